@@ -1,0 +1,31 @@
+/**
+ * postgres.js client options from DbSettings. One place, used by the operator's
+ * pool and by the test helpers, so both talk to the database the same way.
+ */
+import { Redacted } from "effect"
+import postgres from "postgres"
+import type { DbSettings, SslMode } from "./settings.ts"
+
+const sslOption = (mode: SslMode): false | "prefer" | "require" | "verify-full" =>
+  mode === "disable" ? false : mode
+
+export const poolOptions = (settings: DbSettings): postgres.Options<{}> => ({
+  // Fields are passed separately: a user name like `guacamole@servername` or a
+  // password with `@`, `/` or `%` needs no escaping.
+  host: settings.host,
+  port: settings.port,
+  database: settings.database,
+  username: settings.username,
+  // A function, so the clear text is taken from the Redacted only when a
+  // connection authenticates and is never stored on the options object.
+  password: () => Redacted.value(settings.password),
+  ssl: sslOption(settings.sslmode),
+  max: settings.maxConnections,
+  idle_timeout: 60,
+  connect_timeout: 10,
+  onnotice: () => {},
+  connection: { application_name: "awms-guacamole-operator" },
+})
+
+/** Opens a pool (connections are made lazily, on the first query). */
+export const openPool = (settings: DbSettings): postgres.Sql => postgres(poolOptions(settings))
