@@ -1,0 +1,247 @@
+/**
+ * A Kubernetes API server emulator for tests: an HTTP server speaking the
+ * kube-apiserver protocol (JSON only) to `@kubernetes/client-node` and to
+ * `kubectl`, started in-process with `startEmulator()` or standalone with
+ * `bun run emulator [--port N] [--kubeconfig PATH]`.
+ *
+ * What it reproduces:
+ * - discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`);
+ *   `/openapi/*` answers 404 (kubectl falls back);
+ * - built-in kinds: namespaces, configmaps, secrets, services, events (core v1 and
+ *   events.k8s.io/v1, one stored object), pods, serviceaccounts, endpoints (stored only),
+ *   apps/v1 deployments (+status, +scale) and replicasets, coordination.k8s.io/v1 leases,
+ *   apiextensions.k8s.io/v1 CRDs, rbac.authorization.k8s.io/v1 roles, clusterroles,
+ *   rolebindings, clusterrolebindings, networking.k8s.io/v1 networkpolicies;
+ * - CRDs: creating one serves its resources (scope, served versions, status and scale
+ *   subresources, printer columns, short names, categories) and sets Established/NamesAccepted;
+ *   deleting one deletes its custom resources (honouring their finalizers), then stops serving;
+ * - object semantics: uid, creationTimestamp, one global decimal resourceVersion, generation
+ *   bumped on spec changes (custom resources: any change outside metadata and status when a
+ *   status subresource exists), generateName, finalizers (deletionTimestamp, no new finalizers
+ *   while deleting), ownerReferences with background garbage collection, namespace termination
+ *   (403 for new content), preconditions, dry-run;
+ * - PUT with resourceVersion checks (409 Conflict), PUT without it refused with 422 for custom
+ *   resources and CRDs as the real server does; no-op writes change nothing and emit no event;
+ * - merge patch and JSON patch exactly, strategic merge patch approximated (built-ins only, 415
+ *   for custom resources as the real server answers), apply patch refused with 415;
+ * - custom resources: prune → default → validate against the structural schema, 422 with causes;
+ * - built-in defaulting and validation (Deployments, Services with clusterIP allocation,
+ *   Secrets' stringData) through ./builtins.ts;
+ * - lists with label/field selectors, limit/continue (410 when the token is too old),
+ *   all-namespace lists; `meta.k8s.io/v1 Table` output for kubectl;
+ * - watches from a resourceVersion (history) or from now (synthetic ADDED), bookmarks,
+ *   timeoutSeconds, selector-aware ADDED/DELETED transitions, 410 Expired ERROR events;
+ * - test hooks: request log, injected failures and latency, dropped/stalled watches,
+ *   history compaction, refused connections, a Deployment status simulator.
+ *
+ * What it does not reproduce:
+ * - authentication, authorisation (RBAC is stored, not enforced), admission webhooks;
+ * - server-side apply and managedFields; protobuf (always JSON); field validation
+ *   (`fieldValidation` is ignored: unknown fields of built-ins are kept);
+ * - foreground and orphan deletion propagation (every deletion is background);
+ * - consistent snapshots for `continue` (later pages show the current state), list
+ *   `resourceVersion` semantics other than the 410 for a too-old Exact match;
+ * - CRD conversion webhooks, multiple storage versions, CEL validation rules, selectable fields;
+ * - controllers other than the namespace, CRD, garbage collector and (optional) deployment
+ *   status simulators: no pods, replicasets or endpoints are created;
+ * - watch caches per resource: the event history is global across kinds, so
+ *   `historySize` bounds all kinds together.
+ */
+import { KubeConfig } from "@kubernetes/client-node"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { stringify } from "yaml"
+import { Api } from "./api.ts"
+import { ApiError } from "./errors.ts"
+import { Faults, RequestLog, type FailOptions, type FaultMatch, type RequestRecord } from "./faults.ts"
+import { ApiServer } from "./server.ts"
+import { grKey, objKey } from "./store.ts"
+import { WatchHub } from "./watch.ts"
+import { Workloads } from "./workloads.ts"
+
+export type { RequestRecord, FaultMatch, FailOptions }
+
+export interface EmulatorOptions {
+  /** default 0 (ephemeral) */
+  port?: number
+  /** default: a fresh temp file */
+  kubeconfigPath?: string
+  /** events kept for watch resumption, default 1000 */
+  historySize?: number
+  /** created at start, default ["default"]; kube-system too */
+  namespaces?: string[]
+  /** CRD objects to install at start (parsed YAML) */
+  crds?: unknown[]
+  /** workload simulator, default off */
+  workloads?: { enabled?: boolean; delayMs?: number }
+  /** interval of BOOKMARK events on watches that allow them, default 1000 ms */
+  bookmarkIntervalMs?: number
+}
+
+export interface Emulator {
+  readonly url: string
+  readonly kubeconfigPath: string
+  kubeConfig(): KubeConfig
+  readonly requests: {
+    all(): RequestRecord[]
+    clear(): void
+    /** create|update|patch|delete */
+    writes(filter?: Partial<RequestRecord>): RequestRecord[]
+    count(filter?: Partial<RequestRecord>): number
+  }
+  readonly faults: {
+    failNext(match: FaultMatch, opts: FailOptions): void
+    addLatency(match: FaultMatch, ms: number): void
+    /** close every open watch connection now */
+    dropWatches(): void
+    /** keep open watch connections open but never send on them again */
+    stallWatches(): void
+    /** forget the watch event history: resuming any older resourceVersion gets 410 Gone */
+    compactHistory(): void
+    /** close the listening socket, re-listen on the same port after ms */
+    refuseConnections(ms: number): void
+    clear(): void
+  }
+  readonly workloads: { setEnabled(on: boolean): void; setDelay(ms: number): void }
+  /** Direct store access for assertions without going through HTTP (does not appear in the request log). */
+  get(group: string, resource: string, namespace: string | undefined, name: string): any | undefined
+  list(group: string, resource: string, namespace?: string): any[]
+  /** The number of open watch connections. */
+  openWatches(): number
+  stop(): Promise<void>
+}
+
+export const EMULATOR_TOKEN = "emulator-token"
+
+function kubeconfigYaml(url: string): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "emulator", cluster: { server: url } }],
+    users: [{ name: "emulator", user: { token: EMULATOR_TOKEN } }],
+    contexts: [{ name: "emulator", context: { cluster: "emulator", user: "emulator", namespace: "default" } }],
+    "current-context": "emulator",
+    preferences: {},
+  })
+}
+
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const api = new Api(opts.historySize ?? 1000)
+  const log = new RequestLog()
+  const faults = new Faults()
+  const hub = new WatchHub(api.store, opts.bookmarkIntervalMs ?? 1000)
+  api.hooks.onUnserve = (t) => hub.closeType(t)
+  const workloads = new Workloads(api, opts.workloads)
+
+  const nsType = api.registry.byResource("", "namespaces")!
+  for (const ns of new Set(["default", "kube-system", ...(opts.namespaces ?? [])])) {
+    api.create({ type: nsType, version: "v1" }, { metadata: { name: ns } })
+  }
+  const crdType = api.registry.byResource("apiextensions.k8s.io", "customresourcedefinitions")!
+  for (const crd of opts.crds ?? []) {
+    try {
+      api.create({ type: crdType, version: "v1" }, crd)
+    } catch (e) {
+      if (e instanceof ApiError) throw new Error(`installing CRD: ${e.message}`)
+      throw e
+    }
+  }
+
+  let port = opts.port ?? 0
+  let server: ReturnType<typeof Bun.serve> | undefined
+  const apiServer = new ApiServer(api, hub, log, faults, () => port)
+  const listen = () =>
+    Bun.serve({
+      hostname: "127.0.0.1",
+      port,
+      idleTimeout: 0,
+      fetch: (req) => apiServer.handle(req),
+    })
+  server = listen()
+  port = server.port!
+  const url = `http://127.0.0.1:${port}`
+
+  let ownKubeconfigDir: string | undefined
+  let kubeconfigPath = opts.kubeconfigPath
+  if (!kubeconfigPath) {
+    ownKubeconfigDir = mkdtempSync(join(tmpdir(), "kube-emulator-"))
+    kubeconfigPath = join(ownKubeconfigDir, "kubeconfig")
+  }
+  writeFileSync(kubeconfigPath, kubeconfigYaml(url), { mode: 0o600 })
+
+  let relisten: ReturnType<typeof setTimeout> | undefined
+  let stopped = false
+
+  const emulator: Emulator = {
+    url,
+    kubeconfigPath,
+    kubeConfig() {
+      const kc = new KubeConfig()
+      kc.loadFromString(kubeconfigYaml(url))
+      return kc
+    },
+    requests: {
+      all: () => log.all(),
+      clear: () => log.clear(),
+      writes: (f) => log.writes(f),
+      count: (f) => log.count(f),
+    },
+    faults: {
+      failNext: (m, o) => faults.failNext(m, o),
+      addLatency: (m, ms) => faults.addLatency(m, ms),
+      dropWatches: () => hub.dropAll(),
+      stallWatches: () => hub.stallAll(),
+      compactHistory: () => api.store.compact(),
+      refuseConnections(ms: number) {
+        if (stopped || !server) return
+        const s = server
+        server = undefined
+        hub.dropAll()
+        void s.stop(true)
+        if (relisten) clearTimeout(relisten)
+        relisten = setTimeout(function again(attempt = 0) {
+          relisten = undefined
+          if (stopped) return
+          try {
+            server = listen()
+          } catch (e) {
+            if (attempt < 50) relisten = setTimeout(() => again(attempt + 1), 20)
+            else throw e
+          }
+        }, ms)
+      },
+      clear: () => faults.clear(),
+    },
+    workloads: {
+      setEnabled: (on) => workloads.setEnabled(on),
+      setDelay: (ms) => workloads.setDelay(ms),
+    },
+    get(group, resource, namespace, name) {
+      const type = api.registry.byResource(group, resource)
+      if (!type) return undefined
+      const obj = api.store.get(api.gr(type), objKey(type.namespaced ? namespace : undefined, name))
+      return obj ? api.toExternal(type, type.versions[0]!, obj) : undefined
+    },
+    list(group, resource, namespace) {
+      const type = api.registry.byResource(group, resource)
+      if (!type) return []
+      return api.store.list(api.gr(type), namespace).map(({ obj }) => api.toExternal(type, type.versions[0]!, obj))
+    },
+    openWatches: () => hub.size,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      if (relisten) clearTimeout(relisten)
+      workloads.stop()
+      api.stop()
+      hub.stop()
+      const s = server
+      server = undefined
+      if (s) await s.stop(true)
+      if (ownKubeconfigDir) rmSync(ownKubeconfigDir, { recursive: true, force: true })
+    },
+  }
+  void grKey
+  return emulator
+}

@@ -1,0 +1,414 @@
+/**
+ * HTTP routing of the emulated kube-apiserver: discovery, the resource
+ * paths, lists and watches, Status errors, the request log and faults.
+ * Every resource request goes through `handle`, which is where an
+ * authentication/authorisation step belongs.
+ */
+import { Api, PATCH_TYPES, type Target } from "./api.ts"
+import { ApiError, Errors } from "./errors.ts"
+import type { Faults, RequestAttributes, RequestLog } from "./faults.ts"
+import type { ResourceType } from "./registry.ts"
+import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.ts"
+import { toTable } from "./tables.ts"
+import { translate, WatchHub, type WatchSpec } from "./watch.ts"
+
+export const SERVER_VERSION = {
+  major: "1",
+  minor: "32",
+  gitVersion: "v1.32.0",
+  gitCommit: "0000000000000000000000000000000000000000",
+  gitTreeState: "clean",
+  buildDate: "2025-01-01T00:00:00Z",
+  goVersion: "go1.23.4",
+  compiler: "gc",
+  platform: "linux/amd64",
+}
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } })
+}
+
+function errorResponse(e: ApiError): Response {
+  return json(e.toStatus(), e.code, e.headers)
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv, start })).toString("base64")
+}
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    const t = JSON.parse(Buffer.from(token, "base64").toString("utf8"))
+    if (t.v !== "meta.k8s.io/v1" || typeof t.rv !== "number" || typeof t.start !== "string") throw new Error("bad")
+    return { rv: t.rv, start: t.start }
+  } catch {
+    throw Errors.badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+  }
+}
+
+interface Route {
+  target: Target
+  verb: string
+  collection: boolean
+  watchName?: string
+}
+
+export class ApiServer {
+  /** Placeholder for authentication and authorisation: throw an ApiError to refuse. */
+  authorize: (attrs: RequestAttributes, req: Request) => void = () => {}
+
+  constructor(
+    readonly api: Api,
+    readonly hub: WatchHub,
+    readonly log: RequestLog,
+    readonly faults: Faults,
+    private readonly port: () => number,
+  ) {}
+
+  async handle(req: Request): Promise<Response> {
+    const url = new URL(req.url)
+    const segs = url.pathname.split("/").filter((s) => s !== "").map(decodeURIComponent)
+    try {
+      const meta = this.nonResource(segs)
+      if (meta) return meta
+    } catch (e) {
+      if (e instanceof ApiError) return errorResponse(e)
+      throw e
+    }
+    const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.text()
+    const record = {
+      verb: "",
+      method: req.method,
+      path: url.pathname + url.search,
+      group: "",
+      resource: "",
+      contentType: req.headers.get("content-type") ?? undefined,
+      bodySize: Buffer.byteLength(body),
+      status: 0,
+      at: Date.now(),
+    } as import("./faults.ts").RequestRecord
+    let res: Response
+    try {
+      const route = this.route(segs, req.method, url.searchParams)
+      const t = route.target
+      record.verb = route.verb
+      record.group = t.type.group
+      record.resource = t.type.resource
+      if (t.subresource) record.subresource = t.subresource
+      if (t.namespace) record.namespace = t.namespace
+      if (t.name) record.name = t.name
+      const attrs: RequestAttributes = {
+        verb: route.verb,
+        group: t.type.group,
+        resource: t.type.resource,
+        subresource: t.subresource,
+        namespace: t.namespace,
+        name: t.name,
+      }
+      const delay = this.faults.latencyFor(attrs)
+      if (delay > 0) await Bun.sleep(delay)
+      const injected = this.faults.take(attrs)
+      if (injected) throw injected
+      this.authorize(attrs, req)
+      res = this.dispatch(route, req, url.searchParams, body)
+    } catch (e) {
+      res = e instanceof ApiError ? errorResponse(e) : errorResponse(Errors.internal(e instanceof Error ? e.message : String(e)))
+    }
+    record.status = res.status
+    this.log.add(record)
+    return res
+  }
+
+  /** Discovery, version and health endpoints (not logged). */
+  private nonResource(segs: string[]): Response | undefined {
+    const reg = this.api.registry
+    const [a, b, c] = segs
+    if (segs.length === 1 && a === "version") return json(SERVER_VERSION)
+    if (segs.length === 1 && (a === "healthz" || a === "livez" || a === "readyz")) return new Response("ok", { headers: { "Content-Type": "text/plain" } })
+    if (a === "openapi") throw Errors.pathNotFound()
+    if (a === "api") {
+      if (segs.length === 1) {
+        return json({
+          kind: "APIVersions",
+          versions: ["v1"],
+          serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${this.port()}` }],
+        })
+      }
+      if (segs.length === 2) {
+        const list = b === "v1" ? reg.resourceList("", "v1") : undefined
+        if (!list) throw Errors.pathNotFound()
+        return json(list)
+      }
+      return undefined
+    }
+    if (a === "apis") {
+      if (segs.length === 1) return json(reg.apiGroupList())
+      if (segs.length === 2) {
+        const g = reg.apiGroup(b!)
+        if (!g) throw Errors.pathNotFound()
+        return json({ kind: "APIGroup", apiVersion: "v1", ...g })
+      }
+      if (segs.length === 3) {
+        const list = reg.resourceList(b!, c!)
+        if (!list) throw Errors.pathNotFound()
+        return json(list)
+      }
+      return undefined
+    }
+    throw Errors.pathNotFound()
+  }
+
+  private route(segs: string[], method: string, q: URLSearchParams): Route {
+    let group: string
+    let version: string
+    let rest: string[]
+    if (segs[0] === "api") {
+      group = ""
+      version = segs[1]!
+      rest = segs.slice(2)
+    } else {
+      group = segs[1]!
+      version = segs[2]!
+      rest = segs.slice(3)
+    }
+    let watch = q.get("watch") === "true" || q.get("watch") === "1"
+    if (rest[0] === "watch") {
+      watch = true
+      rest = rest.slice(1)
+    }
+    const reg = this.api.registry
+    let type: ResourceType | undefined
+    let namespace: string | undefined
+    let name: string | undefined
+    let subresource: string | undefined
+    const nsType = rest[0] === "namespaces" && rest.length >= 3 ? reg.find(group, version, rest[2]!) : undefined
+    if (nsType?.namespaced && rest.length <= 5) {
+      type = nsType
+      namespace = rest[1]
+      name = rest[3]
+      subresource = rest[4]
+    } else if (rest.length >= 1 && rest.length <= 3) {
+      type = reg.find(group, version, rest[0]!)
+      name = rest[1]
+      subresource = rest[2]
+      if (type?.namespaced && name !== undefined) type = undefined
+    }
+    if (!type) throw Errors.pathNotFound()
+    if (subresource !== undefined) {
+      const ok = (subresource === "status" && type.status) || (subresource === "scale" && type.scale)
+      if (!ok) throw Errors.pathNotFound()
+    }
+    const dryRun = q.getAll("dryRun").includes("All")
+    const target: Target = { type, version, namespace, name, subresource, dryRun }
+    const collection = name === undefined
+    let verb: string
+    if (watch) {
+      if (method !== "GET") throw Errors.methodNotAllowed(method)
+      verb = "watch"
+      if (!collection) {
+        // Legacy single-object watch path: a watch of the collection narrowed to the name.
+        return { target: { ...target, name: undefined }, verb, collection: true, watchName: name }
+      }
+      return { target, verb, collection }
+    }
+    switch (method) {
+      case "GET":
+        verb = collection ? "list" : "get"
+        break
+      case "POST":
+        if (!collection) throw Errors.methodNotAllowed(method)
+        verb = "create"
+        break
+      case "PUT":
+        if (collection) throw Errors.methodNotAllowed(method)
+        verb = "update"
+        break
+      case "PATCH":
+        if (collection) throw Errors.methodNotAllowed(method)
+        verb = "patch"
+        break
+      case "DELETE":
+        verb = collection ? "deletecollection" : "delete"
+        if (subresource) throw Errors.methodNotAllowed(method)
+        break
+      default:
+        throw Errors.methodNotAllowed(method)
+    }
+    if (!type.verbs.includes(verb) && !subresource) throw Errors.methodNotAllowed(method)
+    return { target, verb, collection }
+  }
+
+  private parseBody(body: string): unknown {
+    if (body.trim() === "") return undefined
+    try {
+      return JSON.parse(body)
+    } catch (e) {
+      throw Errors.badRequest(`the body of the request could not be decoded as JSON: ${(e as Error).message}`)
+    }
+  }
+
+  private wantsTable(req: Request): boolean {
+    const accept = req.headers.get("accept") ?? ""
+    return /as=Table/.test(accept)
+  }
+
+  private dispatch(route: Route, req: Request, q: URLSearchParams, body: string): Response {
+    const t = route.target
+    const api = this.api
+    switch (route.verb) {
+      case "get": {
+        const obj = api.getObject(t)
+        if (t.subresource === "scale") return json(api.scaleOf(t, obj))
+        const ext = api.toExternal(t.type, t.version, obj)
+        if (this.wantsTable(req) && !t.subresource) {
+          return json(toTable(t.type, t.version, [ext], { resourceVersion: ext.metadata.resourceVersion }, q.get("includeObject")))
+        }
+        return json(ext)
+      }
+      case "list":
+        return this.list(t, req, q)
+      case "watch":
+        return this.watch(t, q, req.signal, route.watchName)
+      case "create": {
+        const ct = (req.headers.get("content-type") ?? "application/json").split(";")[0]!.trim()
+        if (ct !== "application/json" && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"])
+        return json(api.create(t, this.parseBody(body)), 201)
+      }
+      case "update": {
+        const r = api.update(t, this.parseBody(body))
+        return json(r.obj, r.created ? 201 : 200)
+      }
+      case "patch":
+        return json(api.patch(t, req.headers.get("content-type") ?? "", body))
+      case "delete": {
+        const options: any = (this.parseBody(body) as any) ?? {}
+        const { obj, deleted } = api.delete(t, options)
+        if (deleted && !t.type.returnDeletedObject) {
+          const details: Record<string, unknown> = { name: t.name }
+          if (t.type.group) details.group = t.type.group
+          details.kind = t.type.resource
+          details.uid = obj.metadata.uid
+          return json({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details })
+        }
+        return json(obj)
+      }
+      case "deletecollection": {
+        const options: any = (this.parseBody(body) as any) ?? {}
+        const items = this.select(t, q).map(({ obj }) => obj)
+        const out: any[] = []
+        for (const o of items) {
+          try {
+            out.push(api.delete({ ...t, name: o.metadata.name, namespace: o.metadata.namespace }, options).obj)
+          } catch (e) {
+            if (!(e instanceof ApiError && e.code === 404)) throw e
+          }
+        }
+        return json({
+          kind: t.type.listKind,
+          apiVersion: api.apiVersion(t.type, t.version),
+          metadata: { resourceVersion: String(api.store.resourceVersion) },
+          items: out,
+        })
+      }
+    }
+    throw Errors.methodNotAllowed(req.method)
+  }
+
+  private selectors(t: Target, q: URLSearchParams): (obj: any) => boolean {
+    try {
+      const ls = q.get("labelSelector")
+      const fs = q.get("fieldSelector")
+      const labels = ls ? parseLabelSelector(ls) : undefined
+      const fields = fs ? parseFieldSelector(fs, t.type.fieldSelectors) : undefined
+      return (obj) => (!labels || matchLabels(labels, obj.metadata?.labels)) && (!fields || matchFields(fields, obj))
+    } catch (e) {
+      if (e instanceof SelectorError) throw Errors.badRequest(e.message)
+      throw e
+    }
+  }
+
+  private select(t: Target, q: URLSearchParams): { key: string; obj: any }[] {
+    const match = this.selectors(t, q)
+    return this.api.store.list(this.api.gr(t.type), t.namespace).filter(({ obj }) => match(obj))
+  }
+
+  private list(t: Target, req: Request, q: URLSearchParams): Response {
+    const api = this.api
+    const store = api.store
+    let listRv = store.resourceVersion
+    let rows = this.select(t, q)
+    const cont = q.get("continue")
+    if (cont) {
+      const token = decodeContinue(cont)
+      if (token.rv < store.oldestResumable) {
+        throw Errors.gone(
+          "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        )
+      }
+      listRv = token.rv
+      rows = rows.filter((r) => r.key >= token.start)
+    } else {
+      const rv = q.get("resourceVersion")
+      const match = q.get("resourceVersionMatch")
+      if (rv && rv !== "0" && match === "Exact" && Number(rv) < store.oldestResumable) {
+        throw Errors.gone(`too old resource version: ${rv} (${store.oldestResumable})`)
+      }
+    }
+    const metadata: Record<string, unknown> = { resourceVersion: String(listRv) }
+    const limit = Number(q.get("limit") ?? 0)
+    if (limit > 0 && rows.length > limit) {
+      const last = rows[limit - 1]!
+      metadata.continue = encodeContinue(listRv, last.key + "\u0000")
+      metadata.remainingItemCount = rows.length - limit
+      rows = rows.slice(0, limit)
+    }
+    const items = rows.map(({ obj }) => {
+      const ext = api.toExternal(t.type, t.version, obj)
+      if (!t.type.crd && !this.wantsTable(req)) {
+        delete ext.apiVersion
+        delete ext.kind
+      }
+      return ext
+    })
+    if (this.wantsTable(req)) return json(toTable(t.type, t.version, items, metadata, q.get("includeObject")))
+    return json({ kind: t.type.listKind, apiVersion: api.apiVersion(t.type, t.version), metadata, items })
+  }
+
+  private watch(t: Target, q: URLSearchParams, signal: AbortSignal, name?: string): Response {
+    const api = this.api
+    const store = api.store
+    const sel = this.selectors(t, q)
+    const matches = name === undefined ? sel : (o: any) => o.metadata?.name === name && sel(o)
+    const render = (o: any) => api.toExternal(t.type, t.version, o)
+    const spec: WatchSpec = {
+      gr: api.gr(t.type),
+      type: t.type,
+      namespace: t.namespace,
+      matches,
+      render,
+      initial: [],
+      bookmarks: q.get("allowWatchBookmarks") === "true",
+    }
+    const timeout = q.get("timeoutSeconds")
+    if (timeout !== null && Number(timeout) > 0) spec.timeoutMs = Number(timeout) * 1000
+    const rvParam = q.get("resourceVersion")
+    if (!rvParam || rvParam === "0") {
+      for (const { obj } of store.list(spec.gr, t.namespace)) {
+        if (matches(obj)) spec.initial.push({ type: "ADDED", object: render(obj) })
+      }
+    } else {
+      const rv = Number(rvParam)
+      if (!Number.isInteger(rv) || rv < 0) throw Errors.badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a valid resource version`)
+      const events = store.since(rv)
+      if (!events) {
+        return WatchHub.errorStream(Errors.gone(`too old resource version: ${rv} (${store.oldestResumable})`).toStatus())
+      }
+      for (const ev of events) {
+        if (ev.gr !== spec.gr) continue
+        const out = translate(spec, ev)
+        if (out) spec.initial.push(out)
+      }
+    }
+    return this.hub.open(spec, signal)
+  }
+}
