@@ -1,0 +1,326 @@
+/**
+ * Every setting of the operator, read from the environment with Effect's
+ * `Config`, with its default and its validation in one place.
+ *
+ * The original operator's variables (DB_HOST, DB_PORT, DB_NAME, DB_USER,
+ * DB_PASS, IMAGE_NAME, BROWSER_URL, NAMESPACE) keep their names and meanings:
+ * existing Helm values set them.
+ *
+ * A variable set to the empty string (or only spaces) counts as not set, as
+ * charts often render `value: ""` for an unset value: the default applies,
+ * or, for a required setting, it is reported missing.
+ *
+ * Invalid configuration fails with a `ConfigError`; `formatConfigError` turns
+ * it into one message naming each setting at fault and what it expects.
+ */
+import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
+import type { WorkloadSettings } from "./domain/desired.ts"
+import { type DbSettings, type SslMode, sslModes } from "./guacamole/settings.ts"
+
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error"
+export type LogFormat = "json" | "pretty"
+
+export interface OperatorConfig {
+  readonly db: DbSettings
+  readonly workload: WorkloadSettings
+  /** Namespaces whose bindings are watched; empty = all namespaces. */
+  readonly watchNamespaces: ReadonlyArray<string>
+  readonly logLevel: LogLevel
+  readonly logFormat: LogFormat
+  readonly concurrency: number
+  /** Port of the health and metrics endpoints; 0 = an ephemeral port. */
+  readonly httpPort: number
+  readonly resyncInterval: Duration.Duration
+  /** Server-side timeout of each watch request. */
+  readonly watchTimeoutSeconds: number
+  /** A watch that sends nothing for this long (not even a bookmark) is restarted. */
+  readonly watchIdleTimeout: Duration.Duration
+  readonly leaderElection: boolean
+  readonly kubeconfig: string | undefined
+}
+
+/** The value of `app.kubernetes.io/managed-by` on every object the operator creates. */
+export const OPERATOR_NAME = "awms-guacamole-operator"
+
+// ---------------------------------------------------------------------------
+// The settings, documented (rendered into the README)
+
+export interface SettingDoc {
+  readonly name: string
+  readonly default: string
+  readonly meaning: string
+}
+
+const REQUIRED = "(required)"
+
+export const settingsTable: ReadonlyArray<SettingDoc> = [
+  { name: "DB_HOST", default: "localhost", meaning: "Host name of Guacamole's PostgreSQL server." },
+  { name: "DB_PORT", default: "5432", meaning: "Port of Guacamole's PostgreSQL server (1-65535)." },
+  { name: "DB_NAME", default: "guacamole", meaning: "Name of Guacamole's database." },
+  {
+    name: "DB_USER",
+    default: REQUIRED,
+    meaning: "PostgreSQL user name (on Azure's managed PostgreSQL it looks like `guacamole@servername`)."
+  },
+  { name: "DB_PASS", default: REQUIRED, meaning: "PostgreSQL password (never logged)." },
+  {
+    name: "DB_SSLMODE",
+    default: "prefer",
+    meaning:
+      "TLS to PostgreSQL: `disable`, `prefer` (TLS when the server offers it, as libpq's default the original " +
+      "operator used), `require` (TLS, certificate not verified) or `verify-full` (TLS, certificate and host name " +
+      "verified). Azure's managed PostgreSQL requires TLS."
+  },
+  { name: "DB_POOL_MAX", default: "4", meaning: "Most database connections the operator holds open (1-100)." },
+  { name: "IMAGE_NAME", default: REQUIRED, meaning: "Image of the browser container (Firefox in a VNC server)." },
+  {
+    name: "BROWSER_URL",
+    default: REQUIRED,
+    meaning: "The http(s) URL the browser container opens (the private JupyterHub)."
+  },
+  {
+    name: "NAMESPACE",
+    default: "guacamole",
+    meaning: "Namespace of the browser containers' Deployments, Services and Secrets (a DNS label)."
+  },
+  {
+    name: "WATCH_NAMESPACES",
+    default: "(all namespaces)",
+    meaning: "Comma-separated namespaces whose bindings are served; empty means every namespace."
+  },
+  {
+    name: "LOG_LEVEL",
+    default: "info",
+    meaning: "Least severe level logged: `trace`, `debug`, `info`, `warning` (or `warn`) or `error`."
+  },
+  { name: "LOG_FORMAT", default: "json", meaning: "`json` (one object per line) or `pretty` (for people)." },
+  {
+    name: "MAX_CONCURRENT_RECONCILES",
+    default: "8",
+    meaning: "Most bindings reconciled at the same time (1-256); one binding is never reconciled twice at once."
+  },
+  {
+    name: "HTTP_PORT",
+    default: "8080",
+    meaning: "Port of the health (`/healthz`, `/readyz`) and metrics (`/metrics`) endpoints; 0 picks a free port."
+  },
+  {
+    name: "RESYNC_INTERVAL",
+    default: "10 minutes",
+    meaning: 'How often every binding is reconciled even without a change (a duration: "10 minutes", "600s", "1h30m").'
+  },
+  {
+    name: "WATCH_TIMEOUT_SECONDS",
+    default: "60",
+    meaning: "Server-side timeout of each watch request, in seconds (1-86400); the watch then resumes where it was."
+  },
+  {
+    name: "WATCH_IDLE_TIMEOUT",
+    default: "90 seconds",
+    meaning: "A watch that sends nothing for this long, not even a bookmark, is restarted (a duration)."
+  },
+  {
+    name: "LEADER_ELECTION",
+    default: "false",
+    meaning: "`true` when several replicas run: only the holder of the lease reconciles."
+  },
+  {
+    name: "KUBECONFIG",
+    default: "(in-cluster)",
+    meaning: "Kubeconfig file(s) to use outside a cluster; unset in a pod, which uses its service account."
+  }
+]
+
+// ---------------------------------------------------------------------------
+// Building blocks
+
+const show = (raw: string): string => JSON.stringify(raw.length > 60 ? raw.slice(0, 60) + "…" : raw)
+
+const invalid = (message: string) => Either.left(ConfigError.InvalidData([], message))
+const missing = () => Either.left(ConfigError.MissingData([], "is not set"))
+
+/**
+ * A variable's trimmed text, parsed by `parse`, which returns the value or
+ * says what is expected (a phrase starting "must"). Empty or blank counts as
+ * not set. (One `mapOrFail` directly over the named variable, so that Effect
+ * puts the variable's name on the error.)
+ */
+const parsed = <A>(name: string, parse: (raw: string) => Either.Either<A, string>): Config.Config<A> =>
+  Config.mapOrFail(Config.string(name), (raw) => {
+    const trimmed = raw.trim()
+    if (trimmed === "") return missing()
+    return Either.mapLeft(parse(trimmed), (m) => ConfigError.InvalidData([], m))
+  })
+
+const text = (name: string): Config.Config<string> => parsed(name, Either.right)
+
+const integerIn = (min: number, max: number) => (raw: string): Either.Either<number, string> => {
+  const n = /^[+-]?\d+$/.test(raw) ? Number(raw) : Number.NaN
+  return Number.isSafeInteger(n) && n >= min && n <= max
+    ? Either.right(n)
+    : Either.left(`must be a whole number from ${min} to ${max} (got ${show(raw)})`)
+}
+
+const oneOf = <A extends string>(values: ReadonlyArray<A>, aliases: Readonly<Record<string, A>> = {}) =>
+  (raw: string): Either.Either<A, string> => {
+    const lower = raw.toLowerCase()
+    const found = values.find((v) => v === lower) ?? aliases[lower]
+    return found !== undefined
+      ? Either.right(found)
+      : Either.left(`must be one of ${values.join(", ")} (got ${show(raw)})`)
+  }
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const isDnsLabel = (s: string) => s.length <= 63 && DNS_LABEL.test(s)
+
+const dnsLabel = (raw: string): Either.Either<string, string> =>
+  isDnsLabel(raw)
+    ? Either.right(raw)
+    : Either.left(
+        `must be a namespace name: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit (got ${show(raw)})`
+      )
+
+const namespaceList = (raw: string): Either.Either<ReadonlyArray<string>, string> => {
+  const names = [...new Set(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))]
+  const bad = names.find((n) => !isDnsLabel(n))
+  return bad === undefined
+    ? Either.right(names)
+    : Either.left(`must be namespace names separated by commas (${show(bad)} is not a valid namespace name)`)
+}
+
+const httpUrl = (raw: string): Either.Either<string, string> => {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return Either.left(`must be an http:// or https:// URL (got ${show(raw)})`)
+  }
+  // The text is kept as written: normalising it would change the Deployments' env and restart every browser.
+  return url.protocol === "http:" || url.protocol === "https:"
+    ? Either.right(raw)
+    : Either.left(`must be an http:// or https:// URL (got ${show(raw)})`)
+}
+
+const imageReference = (raw: string): Either.Either<string, string> =>
+  /\s/.test(raw) ? Either.left(`must be a container image reference without spaces (got ${show(raw)})`) : Either.right(raw)
+
+const hostName = (raw: string): Either.Either<string, string> =>
+  /\s/.test(raw) ? Either.left(`must be a host name without spaces (got ${show(raw)})`) : Either.right(raw)
+
+const BOOLEANS: Readonly<Record<string, boolean>> = {
+  true: true, yes: true, on: true, "1": true,
+  false: false, no: false, off: false, "0": false
+}
+const bool = (raw: string): Either.Either<boolean, string> => {
+  const b = BOOLEANS[raw.toLowerCase()]
+  return b === undefined ? Either.left(`must be true or false (got ${show(raw)})`) : Either.right(b)
+}
+
+const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/
+const GO_UNIT_MILLIS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * A positive duration: Effect's "10 minutes" / "90 seconds" / "500 millis",
+ * or the short forms "600s", "10m", "1h30m", "500ms", "1d".
+ */
+export const parseDuration = (raw: string): Either.Either<Duration.Duration, string> => {
+  const expected = `must be a positive duration such as "10 minutes", "90s" or "1h30m" (got ${show(raw)})`
+  let duration: Duration.Duration | undefined
+  const s = raw.trim()
+  if (GO_DURATION.test(s)) {
+    let millis = 0
+    for (const [, value, unit] of s.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) {
+      millis += Number(value) * GO_UNIT_MILLIS[unit!]!
+    }
+    duration = Duration.millis(millis)
+  } else {
+    duration = Option.getOrUndefined(Duration.decodeUnknown(s))
+  }
+  return duration !== undefined && Duration.isFinite(duration) && Duration.greaterThan(duration, Duration.zero)
+    ? Either.right(duration)
+    : Either.left(expected)
+}
+
+// ---------------------------------------------------------------------------
+// The configuration
+
+const dbPassword: Config.Config<Redacted.Redacted<string>> = Config.mapOrFail(
+  Config.redacted("DB_PASS"),
+  // Not trimmed: a password is taken exactly as given. Only the empty string counts as not set.
+  (password) => (Redacted.value(password) === "" ? missing() : Either.right(password))
+)
+
+const db: Config.Config<DbSettings> = Config.all({
+  host: Config.withDefault(parsed("DB_HOST", hostName), "localhost"),
+  port: Config.withDefault(parsed("DB_PORT", integerIn(1, 65535)), 5432),
+  database: Config.withDefault(text("DB_NAME"), "guacamole"),
+  username: text("DB_USER"),
+  password: dbPassword,
+  sslmode: Config.withDefault(parsed("DB_SSLMODE", oneOf<SslMode>(sslModes)), "prefer" as SslMode),
+  maxConnections: Config.withDefault(parsed("DB_POOL_MAX", integerIn(1, 100)), 4)
+})
+
+const workload: Config.Config<WorkloadSettings> = Config.all({
+  namespace: Config.withDefault(parsed("NAMESPACE", dnsLabel), "guacamole"),
+  imageName: parsed("IMAGE_NAME", imageReference),
+  browserUrl: parsed("BROWSER_URL", httpUrl),
+  operatorName: Config.succeed(OPERATOR_NAME)
+})
+
+const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "warning", "error"]
+
+export const operatorConfig: Config.Config<OperatorConfig> = Config.all({
+  db,
+  workload,
+  watchNamespaces: Config.withDefault(parsed("WATCH_NAMESPACES", namespaceList), [] as ReadonlyArray<string>),
+  logLevel: Config.withDefault(parsed("LOG_LEVEL", oneOf(logLevels, { warn: "warning" })), "info" as LogLevel),
+  logFormat: Config.withDefault(parsed("LOG_FORMAT", oneOf<LogFormat>(["json", "pretty"])), "json" as LogFormat),
+  concurrency: Config.withDefault(parsed("MAX_CONCURRENT_RECONCILES", integerIn(1, 256)), 8),
+  httpPort: Config.withDefault(parsed("HTTP_PORT", integerIn(0, 65535)), 8080),
+  resyncInterval: Config.withDefault(parsed("RESYNC_INTERVAL", parseDuration), Duration.minutes(10)),
+  watchTimeoutSeconds: Config.withDefault(parsed("WATCH_TIMEOUT_SECONDS", integerIn(1, 86400)), 60),
+  watchIdleTimeout: Config.withDefault(parsed("WATCH_IDLE_TIMEOUT", parseDuration), Duration.seconds(90)),
+  leaderElection: Config.withDefault(parsed("LEADER_ELECTION", bool), false),
+  kubeconfig: Config.map(Config.option(text("KUBECONFIG")), Option.getOrUndefined)
+})
+
+// ---------------------------------------------------------------------------
+// Reporting
+
+const leaves = (e: ConfigError.ConfigError): ReadonlyArray<ConfigError.ConfigError> => {
+  switch (e._op) {
+    case "And":
+    case "Or":
+      return [...leaves(e.left), ...leaves(e.right)]
+    default:
+      return [e]
+  }
+}
+
+const meaningOf = (name: string): string | undefined => settingsTable.find((s) => s.name === name)?.meaning
+
+const sentence = (e: ConfigError.ConfigError): string => {
+  if (e._op === "And" || e._op === "Or") return e.message
+  const name = e.path.join("_")
+  if (name === "") return e.message
+  switch (e._op) {
+    case "MissingData": {
+      const meaning = meaningOf(name)
+      return meaning === undefined ? `${name} is required` : `${name} is required: ${meaning.replace(/\.$/, "")}`
+    }
+    case "InvalidData":
+      return `${name} ${e.message}`
+    default:
+      return `${name}: ${e.message}`
+  }
+}
+
+/**
+ * One message for a configuration error: every setting at fault, each with
+ * what it expects. Values of DB_PASS never appear (it is only ever reported
+ * missing).
+ */
+export const formatConfigError = (error: ConfigError.ConfigError): string => {
+  const sentences = [...new Set(leaves(error).map(sentence))]
+  return `Invalid configuration: ${sentences.join("; ")}`
+}
