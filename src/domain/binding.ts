@@ -35,17 +35,17 @@ export class InvalidBinding extends Data.TaggedError("InvalidBinding")<{ readonl
 const describe = (u: unknown): string => {
   if (u === undefined) return "nothing"
   if (u === null) return "null"
-  if (typeof u === "string") {
-    const s = JSON.stringify(u.length > 40 ? u.slice(0, 40) + "…" : u)
-    return s
-  }
+  if (typeof u === "string") return JSON.stringify(u.length > 40 ? u.slice(0, 40) + "…" : u)
   if (typeof u === "number" || typeof u === "boolean") return String(u)
   if (Array.isArray(u)) return "a list"
   return `a ${typeof u}`
 }
 
+/** The schema, with "must be <expected> (got <value>)" when a value is of the wrong type. */
 const typed = <S extends Schema.Schema.Any>(schema: S, expected: string): S =>
-  schema.annotations({ message: (issue: ParseResult.ParseIssue) => `must be ${expected} (got ${describe(issue.actual)})` }) as S
+  schema.annotations({
+    message: (issue: ParseResult.ParseIssue) => `must be ${expected} (got ${describe(issue.actual)})`
+  }) as S
 
 const required = <S extends Schema.Schema.All>(schema: S, why?: string) =>
   Schema.propertySignature(schema).annotations({
