@@ -1,0 +1,282 @@
+/**
+ * The binding controller: informers feed binding keys into the work queue;
+ * workers reconcile them; failures are retried per key with backoff; every
+ * binding is looked at again on a resync interval.
+ *
+ *   bindings (every watched namespace) ──┐
+ *   Deployments / Services / Secrets  ───┼─▶ keys ─▶ work queue ─▶ reconcile
+ *   (NAMESPACE, purpose label)        ───┘
+ */
+import { randomFillSync } from "node:crypto"
+import { Duration, Effect, Either, Schedule, type Scope } from "effect"
+import { decodeBinding } from "../domain/binding.ts"
+import { bindingKeyOf, DEPLOYMENT_NAME_LABEL, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
+import { deploymentNameFor } from "../domain/naming.ts"
+import { GuacamoleDb } from "../guacamole/db.ts"
+import { isTransient as isTransientDb } from "../guacamole/errors.ts"
+import { KubeClient, type KubeObject } from "../kube/client.ts"
+import { isTransient as isTransientKube } from "../kube/errors.ts"
+import { makeInformer, type Informer } from "../kube/informer.ts"
+import { Bindings, Deployments, Secrets, Services } from "../kube/resources.ts"
+import { CONTROLLER, type Metrics } from "../http/metrics.ts"
+import { makeEventRecorder } from "./events.ts"
+import { makeWorkQueue } from "./queue.ts"
+import { reconcile, writeBindingStatus, type ReconcileEnv, type ReconcileError } from "./reconcile.ts"
+import { discoverStatusFields, type StatusFields } from "./status-fields.ts"
+
+export interface ControllerSettings {
+  readonly workload: WorkloadSettings
+  /** Empty: every namespace. */
+  readonly watchNamespaces: ReadonlyArray<string>
+  readonly concurrency: number
+  readonly resyncInterval: Duration.Duration
+  readonly watchTimeoutSeconds: number
+  readonly watchIdleTimeout: Duration.Duration
+  /** Names this replica in Events (the pod name in a cluster). */
+  readonly instance: string
+}
+
+export interface ControllerOptions {
+  readonly metrics: Metrics
+  readonly now?: () => Date
+  readonly randomBytes?: (n: number) => Uint8Array
+  /** Overrides discovery of the CRD's status fields (tests). */
+  readonly statusFields?: StatusFields
+}
+
+export interface Controller {
+  /** All informers have listed once and the workers run. */
+  readonly ready: () => boolean
+  readonly informers: ReadonlyArray<Informer>
+  /** Queues every known binding (as the periodic resync does). */
+  readonly resync: () => void
+}
+
+const cryptoRandomBytes = (n: number): Uint8Array => randomFillSync(new Uint8Array(n))
+
+const splitKey = (key: string): [string, string] => {
+  const i = key.indexOf("/")
+  return [key.slice(0, i), key.slice(i + 1)]
+}
+
+const describeError = (error: ReconcileError): string => {
+  switch (error._tag) {
+    case "KubeForbidden":
+      return `the operator is not allowed to do this (check its RBAC): ${error.message}`
+    case "KubeInvalid":
+      return `the API server rejected a write: ${error.message}`
+    case "KubeNotFound":
+      return `not found: ${error.message}`
+    default:
+      return error.message
+  }
+}
+
+const isTransientError = (error: ReconcileError): boolean => {
+  switch (error._tag) {
+    case "BindingProblem":
+      return false
+    case "KubeNotFound":
+    case "KubeConflict":
+    case "KubeForbidden":
+    case "KubeInvalid":
+    case "KubeGone":
+    case "KubeTransient":
+      return isTransientKube(error) || error._tag === "KubeGone"
+    default:
+      return isTransientDb(error)
+  }
+}
+
+export const startController = (
+  settings: ControllerSettings,
+  options: ControllerOptions,
+): Effect.Effect<Controller, never, KubeClient | GuacamoleDb | Scope.Scope> =>
+  Effect.gen(function* () {
+    const kube = yield* KubeClient
+    const db = yield* GuacamoleDb
+    const { metrics } = options
+    const queue = yield* makeWorkQueue()
+    const statusFields = options.statusFields ?? (yield* discoverStatusFields(kube))
+    const watchedNamespaces = new Set(settings.watchNamespaces)
+    const watches = (namespace: string) => watchedNamespaces.size === 0 || watchedNamespaces.has(namespace)
+
+    // deployment name → binding key, for objects of the original operator that carry no binding annotation
+    const byDeploymentName = new Map<string, string>()
+    const deploymentNameOf = (binding: KubeObject): string | undefined => {
+      if (typeof binding.status?.deploymentName === "string" && binding.status.deploymentName) {
+        return binding.status.deploymentName
+      }
+      const decoded = decodeBinding(binding)
+      return Either.isRight(decoded) ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
+    }
+
+    const onBinding = (type: string, object: KubeObject, previous: KubeObject | undefined) => {
+      const key = `${object.metadata.namespace}/${object.metadata.name}`
+      const name = deploymentNameOf(object)
+      if (type === "DELETED") {
+        if (name && byDeploymentName.get(name) === key) byDeploymentName.delete(name)
+      } else if (name && !byDeploymentName.has(name)) {
+        byDeploymentName.set(name, key)
+      }
+      // Our own status writes come back as MODIFIED events with the same generation: nothing to do for them.
+      if (
+        type === "MODIFIED" &&
+        previous &&
+        previous.metadata.generation === object.metadata.generation &&
+        previous.metadata.deletionTimestamp === object.metadata.deletionTimestamp &&
+        JSON.stringify(previous.metadata.finalizers ?? []) === JSON.stringify(object.metadata.finalizers ?? []) &&
+        JSON.stringify(previous.metadata.annotations ?? {}) === JSON.stringify(object.metadata.annotations ?? {})
+      ) {
+        return
+      }
+      queue.add(key)
+    }
+
+    const onChild = (_type: string, object: KubeObject) => {
+      const key = bindingKeyOf(object) ?? byDeploymentName.get(object.metadata.labels?.[DEPLOYMENT_NAME_LABEL] ?? "")
+      if (key) queue.add(key)
+    }
+
+    const informerOptions = {
+      watchTimeoutSeconds: settings.watchTimeoutSeconds,
+      idleTimeout: settings.watchIdleTimeout,
+    }
+    const bindingInformers =
+      settings.watchNamespaces.length === 0
+        ? [yield* makeInformer(Bindings, informerOptions, onBinding)]
+        : yield* Effect.forEach(settings.watchNamespaces, (namespace) =>
+            makeInformer(Bindings, { ...informerOptions, namespace }, onBinding),
+          )
+    const childOptions = {
+      ...informerOptions,
+      namespace: settings.workload.namespace,
+      labelSelector: `${PURPOSE_LABEL}=${PURPOSE}`,
+    }
+    const deployments = yield* makeInformer(Deployments, childOptions, onChild)
+    const services = yield* makeInformer(Services, childOptions, onChild)
+    const secrets = yield* makeInformer(Secrets, childOptions, onChild)
+    const informers = [...bindingInformers, deployments, services, secrets]
+
+    const bindingInformerFor = (namespace: string) =>
+      bindingInformers.length === 1 && settings.watchNamespaces.length === 0
+        ? bindingInformers[0]!
+        : bindingInformers[settings.watchNamespaces.indexOf(namespace)]
+    const bindings: ReconcileEnv["bindings"] = {
+      get: (namespace, name) => bindingInformerFor(namespace)?.get(namespace, name),
+      observe: (object) => bindingInformerFor(object.metadata.namespace!)?.observe(object),
+    }
+
+    const events = makeEventRecorder(kube, { component: settings.workload.operatorName, instance: settings.instance })
+    const env: ReconcileEnv = {
+      kube,
+      db,
+      bindings,
+      deployments,
+      services,
+      secrets,
+      settings: settings.workload,
+      statusFields,
+      events,
+      applied: new Map(),
+      now: options.now ?? (() => new Date()),
+      randomBytes: options.randomBytes ?? cryptoRandomBytes,
+      watches,
+    }
+
+    const reportFailure = (key: string, error: ReconcileError) =>
+      Effect.gen(function* () {
+        const [namespace, name] = splitKey(key)
+        const raw = bindings.get(namespace, name)
+        if (!raw || raw.metadata.deletionTimestamp) return
+        const message = describeError(error)
+        if (isTransientError(error)) {
+          yield* events.record(raw, "Warning", "Retrying", message)
+        } else {
+          yield* writeBindingStatus(env, raw, "ERROR", { message })
+          if (raw.status?.statusText === "ERROR") yield* events.record(raw, "Warning", "Failed", message)
+        }
+      }).pipe(Effect.catchAll((e) => Effect.logWarning(`could not report the failure on ${key}: ${e.message}`)))
+
+    const process = (key: string) =>
+      Effect.gen(function* () {
+        const started = performance.now()
+        const result = yield* Effect.either(reconcile(env, key))
+        const seconds = (performance.now() - started) / 1000
+        metrics.reconcileTime.observe({ controller: CONTROLLER }, seconds)
+        metrics.queueDepth.set({ name: CONTROLLER }, queue.depth())
+        const durationMs = Math.round(seconds * 1000 * 10) / 10
+        if (Either.isRight(result)) {
+          const outcome = result.right
+          queue.forget(key)
+          if (outcome.requeueAfter) queue.addAfter(key, outcome.requeueAfter)
+          metrics.reconcileTotal.inc({ controller: CONTROLLER, result: outcome.requeueAfter ? "requeue_after" : "success" })
+          metrics.kubeWrites.inc({ controller: CONTROLLER }, outcome.writes)
+          yield* Effect.logInfo("reconciled").pipe(
+            Effect.annotateLogs({ key, result: outcome.result, writes: outcome.writes, durationMs }),
+          )
+        } else {
+          const error = result.left
+          const retryIn = queue.addRateLimited(key)
+          metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" })
+          metrics.reconcileErrors.inc({ controller: CONTROLLER, error: error._tag })
+          metrics.queueRetries.inc({ name: CONTROLLER })
+          const log = isTransientError(error) ? Effect.logWarning : Effect.logError
+          yield* log("reconcile failed").pipe(
+            Effect.annotateLogs({
+              key,
+              error: error._tag,
+              message: describeError(error),
+              retryInMs: Math.round(Duration.toMillis(retryIn)),
+              durationMs,
+            }),
+          )
+          yield* reportFailure(key, error)
+        }
+      })
+
+    // Workers start only once every cache is full: a key reconciled against a
+    // half-listed cache could take a missing binding for a deleted one.
+    yield* Effect.forEach(informers, (i) => i.synced, { discard: true })
+    let isReady = false
+    yield* queue.run(settings.concurrency, process)
+    isReady = true
+    yield* Effect.logInfo(
+      `controller ready: ${bindingInformers.reduce((n, i) => n + i.list().length, 0)} bindings, ${settings.concurrency} workers`,
+    )
+
+    const resync = () => {
+      env.applied.clear()
+      for (const informer of bindingInformers) {
+        for (const object of informer.list()) queue.add(`${object.metadata.namespace}/${object.metadata.name}`)
+      }
+    }
+    yield* Effect.forkScoped(
+      Effect.sleep(settings.resyncInterval).pipe(
+        Effect.zipRight(Effect.sync(resync)),
+        Effect.repeat(Schedule.forever),
+      ),
+    )
+
+    // Keep the status gauge current.
+    yield* Effect.forkScoped(
+      Effect.sync(() => {
+        const counts = new Map<string, number>()
+        for (const informer of bindingInformers) {
+          for (const o of informer.list()) {
+            const status = String(o.status?.statusText ?? "PROVISIONING")
+            counts.set(status, (counts.get(status) ?? 0) + 1)
+          }
+        }
+        metrics.bindings.reset()
+        for (const [status, n] of counts) metrics.bindings.set({ status }, n)
+        metrics.queueDepth.set({ name: CONTROLLER }, queue.depth())
+      }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(5)))),
+    )
+
+    return {
+      ready: () => isReady,
+      informers,
+      resync,
+    } satisfies Controller
+  })

@@ -1,0 +1,451 @@
+/**
+ * Reconcile one binding: level-triggered and idempotent.
+ *
+ * From the binding and the cached world it computes what should exist (pure
+ * functions in src/domain), compares it with what the API server and the
+ * database hold, and writes only the differences. A converged binding costs
+ * no API write and no SQL write; a change of `spec.replicas` alone costs one
+ * Deployment patch.
+ */
+import { createHash } from "node:crypto"
+import { Duration, Effect, Either, Redacted } from "effect"
+import {
+  bindingKey,
+  decodeBinding,
+  expiryInstant,
+  isExpired,
+  type Binding,
+} from "../domain/binding.ts"
+import {
+  bindingKeyOf,
+  desiredDeployment,
+  desiredSecret,
+  desiredService,
+  generateVncPassword,
+  USERNAME_ANNOTATION,
+  VNC_PORT,
+  vncPasswordOf,
+  WORKSPACE_ANNOTATION,
+  type WorkloadSettings,
+} from "../domain/desired.ts"
+import { mergePatchFor } from "../domain/diff.ts"
+import {
+  connectionHostnameFor,
+  deploymentNameFor,
+  entityNameFor,
+  secretNameFor,
+  serviceNameFor,
+} from "../domain/naming.ts"
+import type { GuacamoleAccess, GuacamoleDbService } from "../guacamole/db.ts"
+import type { GuacamoleError } from "../guacamole/errors.ts"
+import type { KubeClientService, KubeObject } from "../kube/client.ts"
+import type { KubeError } from "../kube/errors.ts"
+import type { Informer } from "../kube/informer.ts"
+import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../kube/resources.ts"
+import type { EventRecorder } from "./events.ts"
+import type { StatusFields } from "./status-fields.ts"
+
+/** Held on every binding whose Guacamole access and browser objects the operator has created. */
+export const FINALIZER = "xlscsde.nhs.uk/guacamole-operator"
+
+export type StatusText = "PROVISIONING" | "READY" | "EXPIRED" | "ERROR"
+
+/** Requeue long waits at least this often, so timers stay small; the resync covers the rest anyway. */
+const MAX_REQUEUE = Duration.hours(12)
+
+export interface ReconcileEnv {
+  readonly kube: KubeClientService
+  readonly db: GuacamoleDbService
+  readonly bindings: { readonly get: (namespace: string, name: string) => KubeObject | undefined; readonly observe: (o: KubeObject) => void }
+  readonly deployments: Informer
+  readonly services: Informer
+  readonly secrets: Informer
+  readonly settings: WorkloadSettings
+  readonly statusFields: StatusFields
+  readonly events: EventRecorder
+  /** Fingerprint of the Guacamole state last applied per binding key (no secrets: a hash). */
+  readonly applied: Map<string, string>
+  readonly now: () => Date
+  readonly randomBytes: (n: number) => Uint8Array
+  /** Whether bindings of this namespace are watched (others are not ours to clean up after). */
+  readonly watches: (namespace: string) => boolean
+}
+
+export type ReconcileResult = "converged" | "invalid" | "expired" | "deleted" | "cleaned-up" | "conflict" | "skipped"
+
+export interface Outcome {
+  readonly result: ReconcileResult
+  readonly writes: number
+  readonly requeueAfter?: Duration.Duration
+}
+
+/** A binding that cannot be provisioned as it stands (the user must change something). */
+export class BindingProblem extends Error {
+  readonly _tag = "BindingProblem"
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export type ReconcileError = KubeError | GuacamoleError | BindingProblem
+
+interface Counter {
+  writes: number
+}
+
+const splitKey = (key: string): [string, string] => {
+  const i = key.indexOf("/")
+  return [key.slice(0, i), key.slice(i + 1)]
+}
+
+const fingerprint = (access: GuacamoleAccess): string =>
+  createHash("sha256")
+    .update(JSON.stringify({ ...access, password: Redacted.value(access.password) }))
+    .digest("hex")
+
+const ignoreNotFound = <A, R>(effect: Effect.Effect<A, KubeError, R>) =>
+  effect.pipe(Effect.catchTag("KubeNotFound", () => Effect.void))
+
+export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome, ReconcileError> =>
+  Effect.gen(function* () {
+    const counter: Counter = { writes: 0 }
+    const counted = <A, E>(effect: Effect.Effect<A, E>) => effect.pipe(Effect.tap(() => void counter.writes++))
+    const ns = env.settings.namespace
+    const [bindingNamespace, bindingName] = splitKey(key)
+    const raw = env.bindings.get(bindingNamespace, bindingName)
+
+    // ---- cleanup of everything a binding owned -------------------------------------------
+    const ownedObjects = (deploymentName: string | undefined) => {
+      const owned: Array<{ rt: ResourceType; informer: Informer; object: KubeObject }> = []
+      for (const [rt, informer, legacyName] of [
+        [Deployments, env.deployments, deploymentName],
+        [Services, env.services, deploymentName && serviceNameFor(deploymentName)],
+        [Secrets, env.secrets, deploymentName && secretNameFor(deploymentName)],
+      ] as const) {
+        for (const object of informer.list()) {
+          const owner = bindingKeyOf(object)
+          // Objects of the original operator carry no binding annotation: they are found by name.
+          if (owner === key || (owner === undefined && object.metadata.name === legacyName)) {
+            owned.push({ rt, informer, object })
+          }
+        }
+      }
+      return owned
+    }
+
+    const cleanup = (who: { workspace: string; username: string } | undefined, deploymentName: string | undefined) =>
+      Effect.gen(function* () {
+        const owned = ownedObjects(deploymentName)
+        const deployment = owned.find((o) => o.rt === Deployments)?.object
+        const annotations = deployment?.metadata.annotations ?? {}
+        const identity =
+          who ??
+          (annotations[WORKSPACE_ANNOTATION] && annotations[USERNAME_ANNOTATION]
+            ? { workspace: annotations[WORKSPACE_ANNOTATION], username: annotations[USERNAME_ANNOTATION] }
+            : undefined)
+        // Access goes first: once the rows are gone nobody can open the browser.
+        if (identity) {
+          const changes = yield* env.db.revoke({
+            ...identity,
+            entityName: entityNameFor(identity.workspace, identity.username),
+          })
+          if (changes.length > 0) yield* Effect.logInfo(`revoked Guacamole access: ${changes.join("; ")}`)
+        }
+        env.applied.delete(key)
+        for (const { rt, informer, object } of owned) {
+          yield* counted(
+            ignoreNotFound(
+              env.kube.delete(rt, object.metadata.namespace, object.metadata.name, {
+                preconditions: { uid: object.metadata.uid! },
+              }),
+            ),
+          )
+          informer.forget(object.metadata.namespace, object.metadata.name)
+        }
+      })
+
+    if (!raw) {
+      if (!env.watches(bindingNamespace)) return { result: "skipped", writes: 0 } satisfies Outcome
+      const owned = ownedObjects(undefined)
+      if (owned.length === 0) return { result: "skipped", writes: 0 } satisfies Outcome
+      yield* cleanup(undefined, undefined)
+      return { result: "cleaned-up", writes: counter.writes } satisfies Outcome
+    }
+
+    const decoded = decodeBinding(raw)
+    const knownDeploymentName: string | undefined =
+      typeof raw.status?.deploymentName === "string" && raw.status.deploymentName !== ""
+        ? raw.status.deploymentName
+        : Either.isRight(decoded)
+          ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username)
+          : undefined
+
+    // ---- deletion ----------------------------------------------------------------------
+    if (raw.metadata.deletionTimestamp) {
+      const finalizers = raw.metadata.finalizers ?? []
+      const index = finalizers.indexOf(FINALIZER)
+      if (index < 0) return { result: "deleted", writes: 0 } satisfies Outcome
+      const who = Either.isRight(decoded)
+        ? { workspace: decoded.right.spec.workspace, username: decoded.right.spec.username }
+        : undefined
+      yield* cleanup(who, knownDeploymentName)
+      yield* counted(
+        ignoreNotFound(
+          env.kube.patch(Bindings, bindingNamespace, bindingName, {
+            type: "json",
+            body: [
+              { op: "test", path: `/metadata/finalizers/${index}`, value: FINALIZER },
+              { op: "remove", path: `/metadata/finalizers/${index}` },
+            ],
+          }),
+        ),
+      )
+      yield* Effect.logInfo("released the binding: its Guacamole access and browser objects are gone")
+      return { result: "deleted", writes: counter.writes } satisfies Outcome
+    }
+
+    const writeStatus = (statusText: StatusText, fields: StatusFieldsUpdate) =>
+      writeBindingStatus(env, raw, statusText, fields, counted)
+
+    if (Either.isLeft(decoded)) {
+      const message = decoded.left.message
+      const changed = raw.status?.statusText !== "ERROR" || (env.statusFields.has("message") && raw.status?.message !== message)
+      if (changed) {
+        yield* env.events.record(raw, "Warning", "InvalidSpec", message)
+        yield* writeStatus("ERROR", { message })
+      }
+      return { result: "invalid", writes: counter.writes } satisfies Outcome
+    }
+    const binding = decoded.right
+    const deploymentName = knownDeploymentName!
+
+    // One browser per workspace and user: a second binding of the same pair must not take over the first's.
+    const existingDeployment = env.deployments.get(ns, deploymentName)
+    const holder = existingDeployment && bindingKeyOf(existingDeployment)
+    if (holder !== undefined && holder !== key) {
+      const [holderNamespace, holderName] = splitKey(holder)
+      if (env.bindings.get(holderNamespace, holderName)) {
+        return yield* Effect.fail(
+          new BindingProblem(
+            "AlreadyBound",
+            `workspace "${binding.spec.workspace}" is already bound to user "${binding.spec.username}" by binding ${holder}`,
+          ),
+        )
+      }
+    }
+
+    // ---- finalizer ---------------------------------------------------------------------
+    let current: KubeObject = raw
+    const finalizers = raw.metadata.finalizers ?? []
+    if (!finalizers.includes(FINALIZER)) {
+      const ops =
+        raw.metadata.finalizers === undefined
+          ? [{ op: "add", path: "/metadata/finalizers", value: [FINALIZER] }]
+          : [
+              { op: "test", path: "/metadata/finalizers", value: finalizers },
+              { op: "add", path: "/metadata/finalizers/-", value: FINALIZER },
+            ]
+      current = yield* counted(env.kube.patch(Bindings, bindingNamespace, bindingName, { type: "json", body: ops }))
+      env.bindings.observe(current)
+    }
+
+    const now = env.now()
+    const expired = isExpired(binding.spec.expires, now)
+    const replicas = expired ? 0 : binding.spec.replicas
+
+    // ---- VNC password Secret -----------------------------------------------------------
+    const password = yield* ensureSecret(env, binding, deploymentName, counted, current)
+
+    // ---- Guacamole ---------------------------------------------------------------------
+    // If the binding now names another workspace or user, the old access goes.
+    const previous = existingDeployment?.metadata.annotations ?? {}
+    const previousWorkspace = previous[WORKSPACE_ANNOTATION]
+    const previousUsername = previous[USERNAME_ANNOTATION]
+    if (
+      previousWorkspace !== undefined &&
+      previousUsername !== undefined &&
+      (previousWorkspace !== binding.spec.workspace || previousUsername !== binding.spec.username)
+    ) {
+      const changes = yield* env.db.revoke({
+        workspace: previousWorkspace,
+        username: previousUsername,
+        entityName: entityNameFor(previousWorkspace, previousUsername),
+      })
+      if (changes.length > 0) yield* env.events.record(current, "Normal", "AccessRevoked", changes.join("; "))
+    }
+    const access: GuacamoleAccess = {
+      workspace: binding.spec.workspace,
+      username: binding.spec.username,
+      entityName: entityNameFor(binding.spec.workspace, binding.spec.username),
+      hostname: connectionHostnameFor(deploymentName, ns),
+      port: VNC_PORT,
+      password: Redacted.make(password),
+      validUntil: binding.spec.expires,
+      disabled: expired,
+    }
+    const print = fingerprint(access)
+    if (env.applied.get(key) !== print) {
+      const planned = yield* env.db.plan(access)
+      if (planned.length > 0) {
+        const changes = yield* env.db.ensure(access)
+        if (changes.length > 0) yield* env.events.record(current, "Normal", "GuacamoleUpdated", changes.join("; "))
+      }
+      env.applied.set(key, print)
+    }
+
+    // ---- Deployment and Service --------------------------------------------------------
+    const deployment = yield* ensureObject(
+      env,
+      Deployments,
+      env.deployments,
+      desiredDeployment(binding, deploymentName, replicas, env.settings),
+      counted,
+      current,
+    )
+    yield* ensureObject(env, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, current)
+
+    // ---- status ------------------------------------------------------------------------
+    const observedReplicas = Number(deployment.status?.replicas ?? 0)
+    yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas })
+    if (expired) return { result: "expired", writes: counter.writes } satisfies Outcome
+    const untilExpiry = Duration.millis(Math.max(0, expiryInstant(binding.spec.expires).getTime() - now.getTime()))
+    return {
+      result: "converged",
+      writes: counter.writes,
+      requeueAfter: Duration.min(untilExpiry, MAX_REQUEUE),
+    } satisfies Outcome
+  }).pipe(Effect.annotateLogs({ binding: key }))
+
+type Counted = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
+export interface StatusFieldsUpdate {
+  readonly deploymentName?: string
+  readonly replicas?: number
+  readonly message?: string
+}
+
+/**
+ * Merge-patches the binding's status subresource with the fields that differ,
+ * limited to those the installed CRD declares; records an Event when
+ * statusText changes.
+ */
+export const writeBindingStatus = (
+  env: Pick<ReconcileEnv, "kube" | "bindings" | "statusFields" | "events">,
+  raw: KubeObject,
+  statusText: StatusText,
+  fields: StatusFieldsUpdate,
+  counted: Counted = (e) => e,
+): Effect.Effect<void, KubeError> =>
+  Effect.gen(function* () {
+    const current = (raw.status ?? {}) as Record<string, unknown>
+    const desired: Record<string, unknown> = { statusText, ...fields }
+    const patch: Record<string, unknown> = {}
+    for (const [field, value] of Object.entries(desired)) {
+      if (value === undefined || !env.statusFields.has(field)) continue
+      if (current[field] !== value) patch[field] = value
+    }
+    if (fields.message === undefined && current.message !== undefined && env.statusFields.has("message")) {
+      patch.message = null
+    }
+    if (Object.keys(patch).length === 0) return
+    const { namespace, name } = raw.metadata
+    const updated = yield* counted(
+      env.kube.patch(Bindings, namespace, name, { type: "merge", body: { status: patch } }, "status"),
+    )
+    env.bindings.observe(updated)
+    const before = current.statusText ?? "PROVISIONING"
+    if (before !== statusText) {
+      yield* env.events.record(
+        raw,
+        statusText === "ERROR" ? "Warning" : "Normal",
+        statusText === "ERROR" ? "Failed" : "StatusChanged",
+        statusText === "ERROR" && fields.message ? fields.message : `status changed from ${before} to ${statusText}`,
+      )
+    }
+  })
+
+/** Creates the object, or merge-patches the fields that differ from what the server holds (after its defaulting). */
+const ensureObject = (
+  env: ReconcileEnv,
+  rt: ResourceType,
+  informer: Informer,
+  desired: { metadata: { name: string; namespace?: string } },
+  counted: Counted,
+  binding: KubeObject,
+): Effect.Effect<KubeObject, KubeError> =>
+  Effect.gen(function* () {
+    const ns = env.settings.namespace
+    const name = desired.metadata.name
+    const patchWith = (observed: KubeObject) =>
+      Effect.gen(function* () {
+        const patch = mergePatchFor(desired, observed)
+        if (patch === undefined) return observed
+        const updated = yield* counted(env.kube.patch(rt, ns, name, { type: "merge", body: patch }))
+        informer.observe(updated)
+        return updated
+      })
+    const cached = informer.get(ns, name)
+    if (cached) return yield* patchWith(cached)
+    const created = yield* counted(env.kube.create(rt, ns, desired)).pipe(
+      Effect.catchIf(
+        (e): e is Extract<KubeError, { _tag: "KubeConflict" }> => e._tag === "KubeConflict" && e.alreadyExists,
+        // The cache has not seen it yet: read it once and patch what differs.
+        () => env.kube.get(rt, ns, name).pipe(Effect.flatMap(patchWith)),
+      ),
+    )
+    informer.observe(created)
+    if (created.metadata.uid && !cached) {
+      yield* env.events.record(binding, "Normal", "Created", `created ${rt.kind} ${ns}/${name}`)
+    }
+    return created
+  })
+
+/** The binding's VNC password: read from its Secret, or generated once and stored there. */
+const ensureSecret = (
+  env: ReconcileEnv,
+  binding: Binding,
+  deploymentName: string,
+  counted: Counted,
+  bindingObject: KubeObject,
+): Effect.Effect<string, KubeError> =>
+  Effect.gen(function* () {
+    const ns = env.settings.namespace
+    const name = secretNameFor(deploymentName)
+    const fresh = () => generateVncPassword(env.randomBytes)
+    const withoutData = (password: string) => {
+      const { data: _data, ...rest } = desiredSecret(binding, deploymentName, password, env.settings) as Record<string, unknown>
+      return rest
+    }
+    const adopt = (observed: KubeObject) =>
+      Effect.gen(function* () {
+        const existing = vncPasswordOf(observed as { data?: Record<string, string> })
+        const password = existing ?? fresh()
+        const patch = existing
+          ? mergePatchFor(withoutData(password), observed)
+          : mergePatchFor(desiredSecret(binding, deploymentName, password, env.settings), observed)
+        if (patch !== undefined) {
+          env.secrets.observe(yield* counted(env.kube.patch(Secrets, ns, name, { type: "merge", body: patch })))
+        }
+        return password
+      })
+    const cached = env.secrets.get(ns, name)
+    if (cached) return yield* adopt(cached)
+    const password = fresh()
+    return yield* counted(env.kube.create(Secrets, ns, desiredSecret(binding, deploymentName, password, env.settings))).pipe(
+      Effect.tap((created) =>
+        Effect.sync(() => env.secrets.observe(created)).pipe(
+          Effect.zipRight(env.events.record(bindingObject, "Normal", "Created", `created Secret ${ns}/${name} with a new VNC password`)),
+        ),
+      ),
+      Effect.as(password),
+      Effect.catchIf(
+        (e): e is Extract<KubeError, { _tag: "KubeConflict" }> => e._tag === "KubeConflict" && e.alreadyExists,
+        () => env.kube.get(Secrets, ns, name).pipe(Effect.flatMap(adopt)),
+      ),
+    )
+  })
+
+export { bindingKey }

@@ -1,0 +1,68 @@
+/**
+ * The operator assembled: Kubernetes client, Guacamole database pool, HTTP
+ * endpoints and the binding controller, each a scoped resource, so closing
+ * the scope stops the workers and watches, then the HTTP server, then the
+ * database pool.
+ */
+import { hostname } from "node:os"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { Effect, Layer, type Scope } from "effect"
+import { OPERATOR_NAME, type OperatorConfig } from "./config.ts"
+import { startController, type Controller, type ControllerOptions } from "./controller/controller.ts"
+import * as GuacamoleDbModule from "./guacamole/db.ts"
+import { serveHttp, type HttpEndpoints } from "./http/server.ts"
+import { makeMetrics, type Metrics } from "./http/metrics.ts"
+import * as KubeClientModule from "./kube/client.ts"
+
+export { OPERATOR_NAME }
+
+export interface OperatorHandle {
+  readonly controller: Controller
+  readonly http: HttpEndpoints
+  readonly metrics: Metrics
+}
+
+export interface OperatorOptions extends Partial<Omit<ControllerOptions, "metrics">> {
+  /** Use this KubeConfig instead of loading one (tests, the sandbox). */
+  readonly kubeConfig?: KubeConfig
+  readonly metrics?: Metrics
+}
+
+export const runOperator = (
+  config: OperatorConfig,
+  options: OperatorOptions = {},
+): Effect.Effect<OperatorHandle, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const metrics = options.metrics ?? makeMetrics({ defaultMetrics: true })
+    const kubeLayer = options.kubeConfig
+      ? KubeClientModule.layerFromConfig(options.kubeConfig)
+      : KubeClientModule.layer(config.kubeconfig)
+    const context = yield* Layer.build(Layer.merge(kubeLayer, GuacamoleDbModule.layer(config.db)))
+    const db = yield* Effect.provide(GuacamoleDbModule.GuacamoleDb, context)
+
+    let controller: Controller | undefined
+    const http = yield* serveHttp({
+      port: config.httpPort,
+      metrics,
+      readiness: async () => {
+        if (!controller?.ready()) return "caches are still being filled"
+        const ping = await Effect.runPromise(Effect.either(db.ping))
+        return ping._tag === "Left" ? `the Guacamole database does not answer: ${ping.left.message}` : undefined
+      },
+    })
+    yield* Effect.logInfo(`serving /healthz, /readyz and /metrics on port ${http.port}`)
+
+    controller = yield* startController(
+      {
+        workload: config.workload,
+        watchNamespaces: config.watchNamespaces,
+        concurrency: config.concurrency,
+        resyncInterval: config.resyncInterval,
+        watchTimeoutSeconds: config.watchTimeoutSeconds,
+        watchIdleTimeout: config.watchIdleTimeout,
+        instance: process.env.POD_NAME ?? hostname(),
+      },
+      { ...options, metrics },
+    ).pipe(Effect.provide(context))
+    return { controller, http, metrics }
+  })

@@ -1,0 +1,155 @@
+/**
+ * An operator under test: the Kubernetes API emulator, a fresh Guacamole
+ * database, and the operator itself running in this process through the same
+ * code path as production (runOperator), pointed at them.
+ */
+import { existsSync, readFileSync } from "node:fs"
+import { resolve } from "node:path"
+import type { KubeConfig } from "@kubernetes/client-node"
+import { Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
+import YAML from "yaml"
+import { OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import { make as makeKubeClient, type KubeClientService, type KubeObject } from "../../src/kube/client.ts"
+import { Bindings } from "../../src/kube/resources.ts"
+import { runOperator, type OperatorHandle, type OperatorOptions } from "../../src/operator.ts"
+import { startEmulator, type Emulator, type EmulatorOptions } from "../emulator/index.ts"
+import { createTestDatabase, repoRoot, type TestDatabase } from "./postgres.ts"
+import { waitFor } from "./wait.ts"
+
+export const GUACAMOLE_NAMESPACE = "guacamole"
+export const BINDING_NAMESPACE = "jupyterhub"
+
+export const projectCrdPath = resolve(repoRoot, "deploy/crd-analyticsworkspacebindings.yaml")
+export const fixtureCrdPath: string | undefined = (() => {
+  const p = resolve(repoRoot, "../shared/fixtures/crds/analyticsworkspacebindings.xlscsde.nhs.uk.yaml")
+  return existsSync(p) ? p : undefined
+})()
+
+export const loadYaml = (path: string): unknown => YAML.parse(readFileSync(path, "utf8"))
+
+export interface HarnessOptions {
+  /** Which binding CRD the API server has: the project's (default) or the field's fixture. */
+  readonly crd?: "project" | "fixture"
+  readonly emulator?: EmulatorOptions
+  readonly config?: Partial<OperatorConfig>
+  readonly operator?: OperatorOptions
+  /** Start the operator at once (default true). */
+  readonly start?: boolean
+}
+
+export interface Harness {
+  readonly api: Emulator
+  readonly db: TestDatabase
+  readonly kc: KubeConfig
+  /** A client for the test's own reads and writes (not the operator's). */
+  readonly kube: KubeClientService
+  readonly config: OperatorConfig
+  operator(): OperatorHandle
+  startOperator(options?: OperatorOptions): Promise<OperatorHandle>
+  stopOperator(): Promise<void>
+  createBinding(name: string, spec: Record<string, unknown>, namespace?: string): Promise<KubeObject>
+  binding(name: string, namespace?: string): KubeObject | undefined
+  waitForStatus(name: string, statusText: string, timeoutMs?: number): Promise<KubeObject>
+  close(): Promise<void>
+}
+
+export const testConfig = (db: TestDatabase, overrides: Partial<OperatorConfig> = {}): OperatorConfig => ({
+  db: db.settings,
+  workload: {
+    namespace: GUACAMOLE_NAMESPACE,
+    imageName: "browser:test",
+    browserUrl: "https://jupyter.test",
+    operatorName: OPERATOR_NAME,
+  },
+  watchNamespaces: [],
+  logLevel: "error",
+  logFormat: "json",
+  concurrency: 4,
+  httpPort: 0,
+  resyncInterval: Duration.minutes(10),
+  watchTimeoutSeconds: 60,
+  watchIdleTimeout: Duration.seconds(90),
+  leaderElection: false,
+  kubeconfig: undefined,
+  ...overrides,
+})
+
+const testLogging = Layer.merge(
+  Logger.json,
+  Logger.minimumLogLevel(process.env.TEST_LOG_LEVEL === "debug" ? LogLevel.Debug : LogLevel.None),
+)
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const crdPath = options.crd === "fixture" ? fixtureCrdPath : projectCrdPath
+  if (!crdPath) throw new Error("the fixture CRD is not available (../shared is absent)")
+  const api = await startEmulator({
+    namespaces: ["default", GUACAMOLE_NAMESPACE, BINDING_NAMESPACE],
+    crds: [loadYaml(crdPath)],
+    ...options.emulator,
+  })
+  const db = await createTestDatabase()
+  const kc = api.kubeConfig()
+  const kube = makeKubeClient(kc)
+  const config = testConfig(db, options.config)
+  let scope: Scope.CloseableScope | undefined
+  let handle: OperatorHandle | undefined
+
+  const startOperator = async (operatorOptions: OperatorOptions = options.operator ?? {}) => {
+    if (scope) throw new Error("the operator is already running")
+    scope = Effect.runSync(Scope.make())
+    handle = await Effect.runPromise(
+      Scope.extend(runOperator(config, { kubeConfig: kc, ...operatorOptions }), scope).pipe(Effect.provide(testLogging)),
+    )
+    return handle
+  }
+  const stopOperator = async () => {
+    if (!scope) return
+    const s = scope
+    scope = undefined
+    handle = undefined
+    await Effect.runPromise(Scope.close(s, Exit.void))
+  }
+  const binding = (name: string, namespace = BINDING_NAMESPACE) => api.get(Bindings.group, Bindings.plural, namespace, name)
+
+  const harness: Harness = {
+    api,
+    db,
+    kc,
+    kube,
+    config,
+    operator: () => {
+      if (!handle) throw new Error("the operator is not running")
+      return handle
+    },
+    startOperator,
+    stopOperator,
+    createBinding: (name, spec, namespace = BINDING_NAMESPACE) =>
+      Effect.runPromise(
+        kube.create(Bindings, namespace, {
+          apiVersion: "xlscsde.nhs.uk/v1",
+          kind: "AnalyticsWorkspaceBinding",
+          metadata: { name, namespace },
+          spec,
+        }),
+      ),
+    binding,
+    waitForStatus: (name, statusText, timeoutMs = 10_000) =>
+      waitFor(
+        () => {
+          const b = binding(name)
+          return b?.status?.statusText === statusText ? b : undefined
+        },
+        { timeoutMs, message: `binding ${name} to be ${statusText}` },
+      ),
+    close: async () => {
+      await stopOperator()
+      await api.stop()
+      await db.close()
+    },
+  }
+  if (options.start !== false) await startOperator()
+  return harness
+}
+
+/** The VNC password is a secret: tests read it only to compare, never print it. */
+export const secretValue = (r: Redacted.Redacted<string>) => Redacted.value(r)
