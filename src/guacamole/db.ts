@@ -1,0 +1,493 @@
+/**
+ * The operator's access to Guacamole's database: one binding ↔ one set of rows.
+ *
+ * For a binding the operator owns, inside Guacamole's schema:
+ *   - a root-level connection group named after the workspace,
+ *   - a VNC connection named after the user inside it, with exactly our parameters,
+ *   - a USER entity `<workspace>@<username>` with its guacamole_user row,
+ *   - READ on the user itself, on the group and on the connection.
+ *
+ * How `ensure` talks to the database (few round trips, no write when converged):
+ *   1. one read query (outside any transaction: one statement, one snapshot)
+ *      collects everything above; when nothing differs we stop here;
+ *   2. otherwise BEGIN; then, pipelined, a transaction-scoped advisory lock on
+ *      the workspace and the same read again (taken after the lock, so it sees
+ *      whatever a concurrent writer committed); then, pipelined, only the
+ *      writes the diff asks for; COMMIT.
+ * The writes find the rows they depend on by name (the group by name at the
+ * root, the connection by name in it, the entity by name), so they need no id
+ * from a previous write and can all be sent at once.
+ *
+ * Root-level groups have no effective unique key (parent_id is NULL and NULLs
+ * are distinct), so the advisory lock is what stops two concurrent ensures from
+ * creating the group twice. Where duplicates already exist (left by the
+ * previous operator) the oldest (lowest id) is used.
+ */
+import { Context, Effect, Layer, Redacted } from "effect"
+import type postgres from "postgres"
+import {
+  classifyError,
+  GuacamoleConflictError,
+  type GuacamoleError,
+} from "./errors.ts"
+import { openPool } from "./pool.ts"
+import type { DbSettings } from "./settings.ts"
+
+export interface GuacamoleAccess {
+  /** Root-level connection group name. */
+  readonly workspace: string
+  /** Connection name inside that group. */
+  readonly username: string
+  /** `${workspace}@${username}`: the Guacamole USER entity. */
+  readonly entityName: string
+  /** Connection parameter `hostname`. */
+  readonly hostname: string
+  /** Connection parameter `port`. */
+  readonly port: number
+  /** Connection parameter `password` (VNC). */
+  readonly password: Redacted.Redacted<string>
+  /** YYYY-MM-DD → guacamole_user.valid_until (null: no end). */
+  readonly validUntil: string | null
+  /** guacamole_user.disabled */
+  readonly disabled: boolean
+}
+
+export interface GuacamoleRevocation {
+  readonly workspace: string
+  readonly username: string
+  readonly entityName: string
+}
+
+export interface GuacamoleDbService {
+  /** Read-only: what `ensure` would change (human-readable, never containing secret values); [] when converged. */
+  readonly plan: (a: GuacamoleAccess) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
+  /** Makes the database match `a` in ONE transaction; returns what it changed; writes nothing when already converged. */
+  readonly ensure: (a: GuacamoleAccess) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
+  /**
+   * In one transaction: removes the USER entity (its guacamole_user row and every
+   * permission it holds or that refers to it go with it, through the schema's
+   * ON DELETE CASCADE), the connection (its parameters and permissions cascade
+   * too), and the connection group when neither a connection nor a child group
+   * is left in it. Idempotent.
+   */
+  readonly revoke: (r: GuacamoleRevocation) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
+  /** SELECT 1, for readiness. */
+  readonly ping: Effect.Effect<void, GuacamoleError>
+  /** For a `check` command: the Guacamole tables the operator needs exist (and which are missing). */
+  readonly checkSchema: Effect.Effect<{ readonly missing: ReadonlyArray<string> }, GuacamoleError>
+}
+
+export class GuacamoleDb extends Context.Tag("GuacamoleDb")<GuacamoleDb, GuacamoleDbService>() {}
+
+/** The tables `ensure` and `revoke` read or write. */
+export const requiredTables: ReadonlyArray<string> = [
+  "guacamole_connection_group",
+  "guacamole_connection",
+  "guacamole_connection_parameter",
+  "guacamole_entity",
+  "guacamole_user",
+  "guacamole_user_permission",
+  "guacamole_connection_group_permission",
+  "guacamole_connection_permission",
+]
+
+/** First key of the advisory lock: "guac" in ASCII, so other users of advisory locks can avoid it. */
+export const ADVISORY_LOCK_CLASS = 0x67756163
+
+/** What the group must look like (the reference operator's values). */
+const GROUP = { type: "ORGANIZATIONAL", maxConnections: 1000, maxConnectionsPerUser: 1000, sessionAffinity: true } as const
+const PROTOCOL = "vnc"
+
+/**
+ * The connection's parameters, exactly. The operator owns this connection:
+ * any other parameter row on it (added by hand or by an older operator) is
+ * removed, so what Guacamole uses is always what the binding says.
+ */
+const desiredParameters = (a: GuacamoleAccess): ReadonlyArray<readonly [name: string, value: string]> => [
+  ["hostname", a.hostname],
+  ["port", String(a.port)],
+  ["password", Redacted.value(a.password)],
+  ["disable-copy", "true"],
+  ["disable-paste", "true"],
+]
+
+/** Parameters whose values may appear in change descriptions. */
+const publicParameters = new Set(["hostname", "port", "disable-copy", "disable-paste"])
+
+// ---------------------------------------------------------------------------
+// Reading the current state: one statement
+// ---------------------------------------------------------------------------
+
+interface StateRow {
+  readonly group_id: number | null
+  readonly group_type: string | null
+  readonly group_max_connections: number | null
+  readonly group_max_connections_per_user: number | null
+  readonly group_session_affinity: boolean | null
+  readonly connection_id: number | null
+  readonly connection_protocol: string | null
+  readonly connection_failover_only: boolean | null
+  readonly parameters: Record<string, string> | null
+  readonly entity_id: number | null
+  readonly user_id: number | null
+  readonly user_disabled: boolean | null
+  readonly user_expired: boolean | null
+  readonly user_valid_until: string | null
+  readonly case_variants: ReadonlyArray<string>
+  readonly read_self: boolean
+  readonly read_group: boolean
+  readonly read_connection: boolean
+}
+
+const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAccess) =>
+  sql<StateRow[]>`
+    SELECT g.connection_group_id AS group_id,
+           g.type::text AS group_type,
+           g.max_connections AS group_max_connections,
+           g.max_connections_per_user AS group_max_connections_per_user,
+           g.enable_session_affinity AS group_session_affinity,
+           c.connection_id,
+           c.protocol AS connection_protocol,
+           c.failover_only AS connection_failover_only,
+           (SELECT json_object_agg(p.parameter_name, p.parameter_value)
+              FROM guacamole_connection_parameter p
+             WHERE p.connection_id = c.connection_id) AS parameters,
+           e.entity_id,
+           u.user_id,
+           u.disabled AS user_disabled,
+           u.expired AS user_expired,
+           to_char(u.valid_until, 'YYYY-MM-DD') AS user_valid_until,
+           ARRAY(SELECT x.name::text
+                   FROM guacamole_entity x
+                  WHERE x.type = 'USER' AND lower(x.name) = lower(${a.entityName}) AND x.name <> ${a.entityName}
+                  ORDER BY x.entity_id) AS case_variants,
+           EXISTS (SELECT 1 FROM guacamole_user_permission up
+                    WHERE up.entity_id = e.entity_id AND up.affected_user_id = u.user_id
+                      AND up.permission = 'READ') AS read_self,
+           EXISTS (SELECT 1 FROM guacamole_connection_group_permission gp
+                    WHERE gp.entity_id = e.entity_id AND gp.connection_group_id = g.connection_group_id
+                      AND gp.permission = 'READ') AS read_group,
+           EXISTS (SELECT 1 FROM guacamole_connection_permission cp
+                    WHERE cp.entity_id = e.entity_id AND cp.connection_id = c.connection_id
+                      AND cp.permission = 'READ') AS read_connection
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+             SELECT * FROM guacamole_connection_group
+              WHERE parent_id IS NULL AND connection_group_name = ${a.workspace}
+              ORDER BY connection_group_id
+              LIMIT 1) g ON true
+      LEFT JOIN guacamole_connection c
+             ON c.parent_id = g.connection_group_id AND c.connection_name = ${a.username}
+      LEFT JOIN guacamole_entity e ON e.type = 'USER' AND e.name = ${a.entityName}
+      LEFT JOIN guacamole_user u ON u.entity_id = e.entity_id`
+
+const lockWorkspace = (tx: postgres.TransactionSql, workspace: string) =>
+  // lower(): case variants of one workspace serialise too, so two ensures cannot
+  // race past the case-insensitive user-name check for `WS@u` and `ws@u`.
+  tx`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, hashtext(lower(${workspace})))`
+
+// ---------------------------------------------------------------------------
+// The diff: what differs, and the write that fixes it
+// ---------------------------------------------------------------------------
+
+interface Change {
+  readonly description: string
+  readonly write: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>
+}
+
+const quote = (s: string) => JSON.stringify(s)
+
+const conflictFor = (row: StateRow, a: GuacamoleAccess, operation: string): GuacamoleConflictError | undefined => {
+  const existing = row.case_variants[0]
+  if (existing === undefined) return undefined
+  return new GuacamoleConflictError({
+    message:
+      `${operation}: Guacamole user ${quote(existing)} already exists and differs from ${quote(a.entityName)} ` +
+      `only by letter case; Guacamole compares user names case-insensitively, so they would be the same user`,
+    operation,
+    requested: a.entityName,
+    existing,
+  })
+}
+
+const randomBytes = (n: number): Buffer => Buffer.from(crypto.getRandomValues(new Uint8Array(n)))
+
+const diff = (row: StateRow, a: GuacamoleAccess): ReadonlyArray<Change> => {
+  const changes: Array<Change> = []
+  const connectionLabel = quote(`${a.workspace}/${a.username}`)
+  const userLabel = quote(a.entityName)
+
+  // Ids known from the read are used as they are; rows created in this same
+  // transaction are found by name (the statements run in order, each seeing
+  // the ones before it).
+  const groupRef = (tx: postgres.TransactionSql) =>
+    row.group_id !== null
+      ? tx`${row.group_id}::integer`
+      : tx`(SELECT connection_group_id FROM guacamole_connection_group
+             WHERE parent_id IS NULL AND connection_group_name = ${a.workspace}
+             ORDER BY connection_group_id LIMIT 1)`
+  const connectionRef = (tx: postgres.TransactionSql) =>
+    row.connection_id !== null
+      ? tx`${row.connection_id}::integer`
+      : tx`(SELECT connection_id FROM guacamole_connection
+             WHERE parent_id = ${groupRef(tx)} AND connection_name = ${a.username})`
+  const entityRef = (tx: postgres.TransactionSql) =>
+    row.entity_id !== null
+      ? tx`${row.entity_id}::integer`
+      : tx`(SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = ${a.entityName})`
+  const userRef = (tx: postgres.TransactionSql) =>
+    row.user_id !== null
+      ? tx`${row.user_id}::integer`
+      : tx`(SELECT user_id FROM guacamole_user WHERE entity_id = ${entityRef(tx)})`
+
+  // Connection group
+  if (row.group_id === null) {
+    changes.push({
+      description: `create connection group ${quote(a.workspace)}`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_connection_group
+          (connection_group_name, parent_id, type, max_connections, max_connections_per_user, enable_session_affinity)
+        VALUES (${a.workspace}, NULL, ${GROUP.type}, ${GROUP.maxConnections}, ${GROUP.maxConnectionsPerUser},
+                ${GROUP.sessionAffinity})`,
+    })
+  } else {
+    const wrong = [
+      row.group_type !== GROUP.type ? "type" : undefined,
+      row.group_max_connections !== GROUP.maxConnections ? "max_connections" : undefined,
+      row.group_max_connections_per_user !== GROUP.maxConnectionsPerUser ? "max_connections_per_user" : undefined,
+      row.group_session_affinity !== GROUP.sessionAffinity ? "enable_session_affinity" : undefined,
+    ].filter((f) => f !== undefined)
+    if (wrong.length > 0) {
+      const id = row.group_id
+      changes.push({
+        description: `update connection group ${quote(a.workspace)}: ${wrong.join(", ")}`,
+        write: (tx) => tx`
+          UPDATE guacamole_connection_group
+             SET type = ${GROUP.type}, max_connections = ${GROUP.maxConnections},
+                 max_connections_per_user = ${GROUP.maxConnectionsPerUser},
+                 enable_session_affinity = ${GROUP.sessionAffinity}
+           WHERE connection_group_id = ${id}`,
+      })
+    }
+  }
+
+  // Connection
+  if (row.connection_id === null) {
+    changes.push({
+      description: `create connection ${connectionLabel} (${PROTOCOL})`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_connection (connection_name, parent_id, protocol, failover_only)
+        VALUES (${a.username}, ${groupRef(tx)}, ${PROTOCOL}, false)`,
+    })
+  } else if (row.connection_protocol !== PROTOCOL || row.connection_failover_only !== false) {
+    const id = row.connection_id
+    const wrong = [
+      row.connection_protocol !== PROTOCOL ? "protocol" : undefined,
+      row.connection_failover_only !== false ? "failover_only" : undefined,
+    ].filter((f) => f !== undefined)
+    changes.push({
+      description: `update connection ${connectionLabel}: ${wrong.join(", ")}`,
+      write: (tx) => tx`
+        UPDATE guacamole_connection SET protocol = ${PROTOCOL}, failover_only = false WHERE connection_id = ${id}`,
+    })
+  }
+
+  // Connection parameters: exactly ours
+  const current = row.parameters ?? {}
+  const desired = desiredParameters(a)
+  const toSet = desired.filter(([name, value]) => current[name] !== value)
+  for (const [name, value] of toSet) {
+    const shown = publicParameters.has(name) ? ` = ${quote(value)}` : " (value hidden)"
+    changes.push({
+      description: `${name in current ? "update" : "set"} parameter ${name}${shown} of connection ${connectionLabel}`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_connection_parameter (connection_id, parameter_name, parameter_value)
+        VALUES (${connectionRef(tx)}, ${name}, ${value})
+        ON CONFLICT (connection_id, parameter_name) DO UPDATE SET parameter_value = EXCLUDED.parameter_value`,
+    })
+  }
+  const desiredNames = new Set(desired.map(([name]) => name))
+  const extra = Object.keys(current)
+    .filter((name) => !desiredNames.has(name))
+    .sort()
+  if (extra.length > 0 && row.connection_id !== null) {
+    const id = row.connection_id
+    changes.push({
+      // Names only: an unknown parameter's value may be a secret.
+      description: `remove parameter${extra.length > 1 ? "s" : ""} ${extra.join(", ")} of connection ${connectionLabel}`,
+      write: (tx) => tx`
+        DELETE FROM guacamole_connection_parameter WHERE connection_id = ${id} AND parameter_name IN ${tx(extra)}`,
+    })
+  }
+
+  // USER entity and its guacamole_user row
+  if (row.entity_id === null) {
+    changes.push({
+      description: `create Guacamole user ${userLabel}`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_entity (name, type) VALUES (${a.entityName}, 'USER')
+        ON CONFLICT (type, name) DO NOTHING`,
+    })
+  }
+  if (row.user_id === null) {
+    changes.push({
+      description:
+        `create guacamole_user row for ${userLabel} (random unusable password` +
+        `${a.disabled ? ", disabled" : ""}${a.validUntil !== null ? `, valid until ${a.validUntil}` : ""})`,
+      write: (tx) => {
+        // A password nobody knows: sign-in is through SSO. Made once, at creation.
+        const hash = randomBytes(32)
+        const salt = randomBytes(32)
+        return tx`
+          INSERT INTO guacamole_user
+            (entity_id, password_hash, password_salt, password_date, disabled, expired, valid_until)
+          VALUES (${entityRef(tx)}, ${hash}, ${salt}, now(), ${a.disabled}, false, ${a.validUntil}::date)
+          ON CONFLICT (entity_id) DO NOTHING`
+      },
+    })
+  } else {
+    const wrong = [
+      row.user_disabled !== a.disabled ? `disabled ${row.user_disabled} → ${a.disabled}` : undefined,
+      row.user_expired !== false ? `expired ${row.user_expired} → false` : undefined,
+      row.user_valid_until !== a.validUntil
+        ? `valid_until ${row.user_valid_until ?? "none"} → ${a.validUntil ?? "none"}`
+        : undefined,
+    ].filter((f) => f !== undefined)
+    if (wrong.length > 0) {
+      const id = row.user_id
+      changes.push({
+        description: `update Guacamole user ${userLabel}: ${wrong.join(", ")}`,
+        write: (tx) => tx`
+          UPDATE guacamole_user SET disabled = ${a.disabled}, expired = false, valid_until = ${a.validUntil}::date
+           WHERE user_id = ${id}`,
+      })
+    }
+  }
+
+  // Permissions
+  if (!row.read_self) {
+    changes.push({
+      description: `grant ${userLabel} READ on itself`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_user_permission (entity_id, affected_user_id, permission)
+        VALUES (${entityRef(tx)}, ${userRef(tx)}, 'READ') ON CONFLICT DO NOTHING`,
+    })
+  }
+  if (!row.read_group) {
+    changes.push({
+      description: `grant ${userLabel} READ on connection group ${quote(a.workspace)}`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_connection_group_permission (entity_id, connection_group_id, permission)
+        VALUES (${entityRef(tx)}, ${groupRef(tx)}, 'READ') ON CONFLICT DO NOTHING`,
+    })
+  }
+  if (!row.read_connection) {
+    changes.push({
+      description: `grant ${userLabel} READ on connection ${connectionLabel}`,
+      write: (tx) => tx`
+        INSERT INTO guacamole_connection_permission (entity_id, connection_id, permission)
+        VALUES (${entityRef(tx)}, ${connectionRef(tx)}, 'READ') ON CONFLICT DO NOTHING`,
+    })
+  }
+  return changes
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, GuacamoleError> =>
+  Effect.tryPromise({ try: f, catch: (e) => classifyError(e, operation) })
+
+const single = (rows: ReadonlyArray<StateRow>): StateRow => {
+  const row = rows[0]
+  // The query selects FROM (SELECT 1): exactly one row, always.
+  if (row === undefined) throw new Error("state query returned no row")
+  return row
+}
+
+export const make = (sql: postgres.Sql): GuacamoleDbService => {
+  const plan = (a: GuacamoleAccess) => {
+    const operation = `plan ${a.entityName}`
+    return run(operation, async () => {
+      const row = single(await readState(sql, a))
+      const conflict = conflictFor(row, a, operation)
+      if (conflict !== undefined) throw conflict
+      return diff(row, a).map((c) => c.description)
+    })
+  }
+
+  const ensure = (a: GuacamoleAccess) => {
+    const operation = `ensure ${a.entityName}`
+    return run(operation, async () => {
+      // Fast path, one statement: converged (the common case on every resync) → done.
+      const seen = single(await readState(sql, a))
+      const early = conflictFor(seen, a, operation)
+      if (early !== undefined) throw early
+      if (diff(seen, a).length === 0) return []
+      return sql.begin(async (tx) => {
+        const [, rows] = await Promise.all([lockWorkspace(tx, a.workspace), readState(tx, a)])
+        const row = single(rows)
+        const conflict = conflictFor(row, a, operation)
+        if (conflict !== undefined) throw conflict
+        const changes = diff(row, a)
+        await Promise.all(changes.map((c) => c.write(tx)))
+        return changes.map((c) => c.description)
+      })
+    })
+  }
+
+  const revoke = (r: GuacamoleRevocation) =>
+    run(`revoke ${r.entityName}`, () =>
+      sql.begin(async (tx) => {
+        const [, users, connections, groups] = await Promise.all([
+          lockWorkspace(tx, r.workspace),
+          // guacamole_user, and every permission held by or about this user, cascade.
+          tx<{ name: string }[]>`
+            DELETE FROM guacamole_entity WHERE type = 'USER' AND name = ${r.entityName} RETURNING name`,
+          // In every root-level group of that name (duplicates included); parameters and permissions cascade.
+          tx<{ connection_id: number }[]>`
+            DELETE FROM guacamole_connection c
+             USING guacamole_connection_group g
+             WHERE c.parent_id = g.connection_group_id AND g.parent_id IS NULL
+               AND g.connection_group_name = ${r.workspace} AND c.connection_name = ${r.username}
+            RETURNING c.connection_id`,
+          // Only a group left empty: deleting one with children would cascade to them.
+          tx<{ connection_group_id: number }[]>`
+            DELETE FROM guacamole_connection_group g
+             WHERE g.parent_id IS NULL AND g.connection_group_name = ${r.workspace}
+               AND NOT EXISTS (SELECT 1 FROM guacamole_connection c WHERE c.parent_id = g.connection_group_id)
+               AND NOT EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
+            RETURNING g.connection_group_id`,
+        ])
+        return [
+          ...users.map(() => `delete Guacamole user ${quote(r.entityName)} with its permissions`),
+          ...connections.map(() => `delete connection ${quote(`${r.workspace}/${r.username}`)}`),
+          ...groups.map(() => `delete empty connection group ${quote(r.workspace)}`),
+        ]
+      }),
+    )
+
+  const ping = run("ping", async () => {
+    await sql`SELECT 1`
+  })
+
+  const checkSchema = run("check schema", async () => {
+    const rows = await sql<{ name: string }[]>`
+      SELECT t.name FROM unnest(${sql.array([...requiredTables])}::text[]) WITH ORDINALITY AS t(name, ord)
+       WHERE to_regclass(t.name) IS NULL ORDER BY t.ord`
+    return { missing: rows.map((r) => r.name) }
+  })
+
+  return { plan, ensure, revoke, ping, checkSchema }
+}
+
+/** A scoped postgres.js pool (connections opened lazily, on first use) ended when the layer is released. */
+export const layer = (settings: DbSettings): Layer.Layer<GuacamoleDb> =>
+  Layer.scoped(
+    GuacamoleDb,
+    Effect.acquireRelease(
+      Effect.sync(() => openPool(settings)),
+      (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
+    ).pipe(Effect.map(make)),
+  )
