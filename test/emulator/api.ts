@@ -498,20 +498,22 @@ export class Api {
         if (causes.length) throw Errors.invalid(type.group, type.kind, t.name!, causes)
       }
     }
+    // Admission returns new objects: take the metadata from the result.
+    const fm = next.metadata
     // generation follows changes outside metadata (and status, when status is a subresource).
-    if (type.generation && nm.generation !== undefined) {
+    if (type.generation && fm.generation !== undefined) {
       const strip = (o: any) => {
         const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o
         return type.status ? rest : { ...rest, status: _s }
       }
-      if (!jsonEqual(strip(old), strip(next))) nm.generation = (om.generation ?? 0) + 1
+      if (!jsonEqual(strip(old), strip(next))) fm.generation = (om.generation ?? 0) + 1
     }
     if (jsonEqual(old, next)) return this.toExternal(type, t.version, old)
     if (t.dryRun) return this.toExternal(type, t.version, next)
     const gr = this.gr(type)
     const key = objKey(om.namespace, om.name)
     this.store.update(gr, key, next)
-    if (nm.deletionTimestamp && (nm.finalizers ?? []).length === 0 && !this.namespaceHoldsOn(type, next)) {
+    if (fm.deletionTimestamp && (fm.finalizers ?? []).length === 0 && !this.namespaceHoldsOn(type, next)) {
       const gone = this.store.remove(gr, key)
       return this.toExternal(type, t.version, gone)
     }

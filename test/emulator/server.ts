@@ -125,7 +125,10 @@ export class ApiServer {
     const [a, b, c] = segs
     if (segs.length === 1 && a === "version") return json(SERVER_VERSION)
     if (segs.length === 1 && (a === "healthz" || a === "livez" || a === "readyz")) return new Response("ok", { headers: { "Content-Type": "text/plain" } })
-    if (a === "openapi") throw Errors.pathNotFound()
+    if (a === "openapi") {
+      if (b === "v3") return this.openapiV3(segs.slice(2))
+      throw Errors.pathNotFound()
+    }
     if (a === "api") {
       if (segs.length === 1) {
         return json({
@@ -156,6 +159,54 @@ export class ApiServer {
       return undefined
     }
     throw Errors.pathNotFound()
+  }
+
+  /**
+   * A minimal OpenAPI v3: per group-version, the PATCH operations with their
+   * GroupVersionKind and the `fieldValidation` parameter, which is what
+   * kubectl looks for before it lets the server validate (it then needs no
+   * schemas). `/openapi/v2` is not served.
+   */
+  private openapiV3(rest: string[]): Response {
+    const reg = this.api.registry
+    const gvs: { path: string; group: string; version: string }[] = [{ path: "api/v1", group: "", version: "v1" }]
+    for (const g of reg.groups()) for (const v of g.versions) gvs.push({ path: `apis/${g.name}/${v}`, group: g.name, version: v })
+    const doc = (gv: { group: string; version: string }) => {
+      const paths: Record<string, unknown> = {}
+      const prefix = gv.group ? `/apis/${gv.group}/${gv.version}` : `/api/${gv.version}`
+      for (const t of reg.all()) {
+        if (t.group !== gv.group || !t.versions.includes(gv.version)) continue
+        const p = t.namespaced ? `${prefix}/namespaces/{namespace}/${t.resource}/{name}` : `${prefix}/${t.resource}/{name}`
+        paths[p] = {
+          patch: {
+            operationId: `patch${t.kind}`,
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": { group: gv.group, version: gv.version, kind: t.kind },
+            parameters: [
+              { name: "dryRun", in: "query", schema: { type: "string", uniqueItems: true } },
+              { name: "fieldManager", in: "query", schema: { type: "string", uniqueItems: true } },
+              { name: "fieldValidation", in: "query", schema: { type: "string", uniqueItems: true } },
+            ],
+            responses: {},
+          },
+        }
+      }
+      return { openapi: "3.0.0", info: { title: "Kubernetes", version: SERVER_VERSION.gitVersion }, paths, components: { schemas: {} } }
+    }
+    const hash = (gv: { group: string; version: string }) => {
+      const s = JSON.stringify(doc(gv))
+      let h = 2166136261
+      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0
+      return h.toString(16).toUpperCase().padStart(8, "0")
+    }
+    if (rest.length === 0) {
+      const paths: Record<string, unknown> = {}
+      for (const gv of gvs) paths[gv.path] = { serverRelativeURL: `/openapi/v3/${gv.path}?hash=${hash(gv)}` }
+      return json({ paths })
+    }
+    const gv = gvs.find((x) => x.path === rest.join("/"))
+    if (!gv) throw Errors.pathNotFound()
+    return json(doc(gv))
   }
 
   private route(segs: string[], method: string, q: URLSearchParams): Route {
