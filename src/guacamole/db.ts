@@ -474,7 +474,7 @@ export const make = (sql: postgres.Sql): GuacamoleDbService => {
 
   const checkSchema = run("check schema", async () => {
     const rows = await sql<{ name: string }[]>`
-      SELECT t.name FROM unnest(${sql.array([...requiredTables])}::text[]) WITH ORDINALITY AS t(name, ord)
+      SELECT t.name FROM unnest(string_to_array(${requiredTables.join(",")}::text, ',')) WITH ORDINALITY AS t(name, ord)
        WHERE to_regclass(t.name) IS NULL ORDER BY t.ord`
     return { missing: rows.map((r) => r.name) }
   })

@@ -87,7 +87,8 @@ describe("ensure", () => {
         FROM guacamole_user`
     expect(users.length).toBe(1)
     const user = users[0]!
-    expect({ ...user, password_hash: undefined, password_salt: undefined, password_date: undefined }).toEqual({
+    const shown: Record<string, unknown> = { ...user, password_hash: undefined, password_salt: undefined, password_date: undefined }
+    expect(shown).toEqual({
       user_id: expect.any(Number),
       entity_id: entityId,
       password_hash: undefined,

@@ -76,7 +76,7 @@ export const counts = async (sql: postgres.Sql): Promise<Record<string, number>>
   const out: Record<string, number> = {}
   for (const [table] of tables) {
     const [row] = await sql.unsafe(`SELECT count(*)::int AS n FROM ${table}`)
-    out[table] = (row as { n: number }).n
+    out[table] = Number(row?.n)
   }
   return out
 }
