@@ -77,7 +77,7 @@ const main = () => {
   if (command !== "run" || positionals.length > 1) fail(`unknown command: ${positionals.join(" ")}\n\n${USAGE}`, 2)
 
   const config = loadConfig(values.kubeconfig)
-  const program = Effect.scoped(runOperator(config).pipe(Effect.zipRight(Effect.never))).pipe(
+  const program = Effect.scoped(runOperator(config).pipe(Effect.flatMap((operator) => operator.done))).pipe(
     Effect.provide(loggingLayer(config.logFormat, config.logLevel)),
   )
   const fiber = Effect.runFork(program)

@@ -13,6 +13,7 @@ import * as GuacamoleDbModule from "./guacamole/db.ts"
 import { serveHttp, type HttpEndpoints } from "./http/server.ts"
 import { makeMetrics, type Metrics } from "./http/metrics.ts"
 import * as KubeClientModule from "./kube/client.ts"
+import { acquireLeadership, defaultTimings } from "./kube/leader.ts"
 
 export { OPERATOR_NAME }
 
@@ -20,6 +21,8 @@ export interface OperatorHandle {
   readonly controller: Controller
   readonly http: HttpEndpoints
   readonly metrics: Metrics
+  /** Runs as long as the operator may run: fails when leadership is lost. */
+  readonly done: Effect.Effect<never, Error>
 }
 
 export interface OperatorOptions extends Partial<Omit<ControllerOptions, "metrics">> {
@@ -52,6 +55,17 @@ export const runOperator = (
     })
     yield* Effect.logInfo(`serving /healthz, /readyz and /metrics on port ${http.port}`)
 
+    let done: Effect.Effect<never, Error> = Effect.never
+    if (config.leaderElection) {
+      const leadership = yield* acquireLeadership({
+        namespace: config.workload.namespace,
+        name: OPERATOR_NAME,
+        identity: process.env.POD_NAME ?? hostname(),
+        ...defaultTimings,
+      }).pipe(Effect.provide(context))
+      done = leadership.lost.pipe(Effect.flatMap((reason) => Effect.fail(new Error(`lost leadership: ${reason}`))))
+    }
+
     controller = yield* startController(
       {
         workload: config.workload,
@@ -64,5 +78,5 @@ export const runOperator = (
       },
       { ...options, metrics },
     ).pipe(Effect.provide(context))
-    return { controller, http, metrics }
+    return { controller, http, metrics, done }
   })

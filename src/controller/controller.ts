@@ -47,6 +47,8 @@ export interface ControllerOptions {
 export interface Controller {
   /** All informers have listed once and the workers run. */
   readonly ready: () => boolean
+  /** No key waits and none is being processed (scheduled retries aside). */
+  readonly idle: () => boolean
   readonly informers: ReadonlyArray<Informer>
   /** Queues every known binding (as the periodic resync does). */
   readonly resync: () => void
@@ -276,6 +278,7 @@ export const startController = (
 
     return {
       ready: () => isReady,
+      idle: () => queue.depth() === 0 && queue.active() === 0,
       informers,
       resync,
     } satisfies Controller

@@ -28,7 +28,7 @@ import {
   WORKSPACE_ANNOTATION,
   type WorkloadSettings,
 } from "../domain/desired.ts"
-import { mergePatchFor } from "../domain/diff.ts"
+import { mergePatchFor, withoutTypeMeta } from "../domain/diff.ts"
 import {
   connectionHostnameFor,
   deploymentNameFor,
@@ -372,7 +372,7 @@ const ensureObject = (
   env: ReconcileEnv,
   rt: ResourceType,
   informer: Informer,
-  desired: { metadata: { name: string; namespace?: string } },
+  desired: { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string } },
   counted: Counted,
   binding: KubeObject,
 ): Effect.Effect<KubeObject, KubeError> =>
@@ -381,7 +381,7 @@ const ensureObject = (
     const name = desired.metadata.name
     const patchWith = (observed: KubeObject) =>
       Effect.gen(function* () {
-        const patch = mergePatchFor(desired, observed)
+        const patch = mergePatchFor(withoutTypeMeta(desired), observed)
         if (patch === undefined) return observed
         const updated = yield* counted(env.kube.patch(rt, ns, name, { type: "merge", body: patch }))
         informer.observe(updated)
@@ -424,8 +424,8 @@ const ensureSecret = (
         const existing = vncPasswordOf(observed as { data?: Record<string, string> })
         const password = existing ?? fresh()
         const patch = existing
-          ? mergePatchFor(withoutData(password), observed)
-          : mergePatchFor(desiredSecret(binding, deploymentName, password, env.settings), observed)
+          ? mergePatchFor(withoutTypeMeta(withoutData(password)), observed)
+          : mergePatchFor(withoutTypeMeta(desiredSecret(binding, deploymentName, password, env.settings)), observed)
         if (patch !== undefined) {
           env.secrets.observe(yield* counted(env.kube.patch(Secrets, ns, name, { type: "merge", body: patch })))
         }

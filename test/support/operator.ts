@@ -153,3 +153,32 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
 /** The VNC password is a secret: tests read it only to compare, never print it. */
 export const secretValue = (r: Redacted.Redacted<string>) => Redacted.value(r)
+
+/**
+ * Waits until the operator has caught up: every object the API server holds
+ * is in the operator's caches at its current resourceVersion, and its work
+ * queue is empty with no reconcile running.
+ */
+export async function settled(h: Harness, timeoutMs = 10_000): Promise<void> {
+  await waitFor(
+    () => {
+      const { controller } = h.operator()
+      if (!controller.ready() || !controller.idle()) return false
+      for (const informer of controller.informers) {
+        const rt = informer.resource
+        const namespace = rt.kind === "AnalyticsWorkspaceBinding" ? undefined : GUACAMOLE_NAMESPACE
+        const truth = h.api.list(rt.group, rt.plural, namespace).filter((o: any) =>
+          rt.kind === "AnalyticsWorkspaceBinding" ? true : o.metadata.labels?.["xlscsde.nhs.uk/purpose"] === "workspace-client",
+        )
+        const cached = informer.list()
+        if (cached.length !== truth.length) return false
+        for (const o of truth) {
+          const c = informer.get(o.metadata.namespace, o.metadata.name)
+          if (c?.metadata.resourceVersion !== o.metadata.resourceVersion) return false
+        }
+      }
+      return controller.idle()
+    },
+    { timeoutMs, message: "the operator to settle" },
+  )
+}

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Duration, Effect, Exit, Scope } from "effect"
+import { make, type KubeObject } from "../../src/kube/client.ts"
+import { makeInformer, type ChangeType, type Informer } from "../../src/kube/informer.ts"
+import { ConfigMaps } from "../../src/kube/resources.ts"
+import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { waitFor } from "../support/wait.ts"
+import { layerFromConfig } from "../../src/kube/client.ts"
+
+let api: Emulator
+let scope: Scope.CloseableScope
+let informer: Informer
+const seen: Array<{ type: ChangeType; name: string; rv: string | undefined }> = []
+
+const kube = () => make(api.kubeConfig())
+const cm = (name: string, data: Record<string, string> = {}) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, namespace: "watched", labels: { app: "mine" } },
+  data,
+})
+
+beforeAll(async () => {
+  api = await startEmulator({ namespaces: ["default", "watched"], historySize: 50 })
+  await Effect.runPromise(kube().create(ConfigMaps, "watched", cm("before-start")))
+  scope = Effect.runSync(Scope.make())
+  informer = await Effect.runPromise(
+    Scope.extend(
+      makeInformer(
+        ConfigMaps,
+        { namespace: "watched", labelSelector: "app=mine", watchTimeoutSeconds: 300, idleTimeout: Duration.seconds(1) },
+        (type: ChangeType, o: KubeObject) => void seen.push({ type, name: o.metadata.name, rv: o.metadata.resourceVersion }),
+      ),
+      scope,
+    ).pipe(Effect.provide(layerFromConfig(api.kubeConfig()))),
+  )
+  await Effect.runPromise(informer.synced)
+})
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await api?.stop()
+})
+
+const inSync = () =>
+  waitFor(() => {
+    const truth = api.list("", "configmaps", "watched").filter((o: any) => o.metadata.labels?.app === "mine")
+    return (
+      truth.length === informer.list().length &&
+      truth.every((o: any) => informer.get("watched", o.metadata.name)?.metadata.resourceVersion === o.metadata.resourceVersion)
+    )
+  }, { timeoutMs: 15_000, message: "the cache to match the API server" })
+
+describe("informer", () => {
+  test("lists first, then follows creations, changes and deletions", async () => {
+    expect(informer.get("watched", "before-start")).toBeDefined()
+    const k = kube()
+    await Effect.runPromise(k.create(ConfigMaps, "watched", cm("a")))
+    await Effect.runPromise(k.patch(ConfigMaps, "watched", "a", { type: "merge", body: { data: { x: "1" } } }))
+    await Effect.runPromise(k.delete(ConfigMaps, "watched", "before-start"))
+    await inSync()
+    expect(informer.get("watched", "a")?.data).toEqual({ x: "1" })
+    expect(informer.get("watched", "before-start")).toBeUndefined()
+    const types = seen.filter((s) => s.name === "a").map((s) => s.type)
+    expect(types).toEqual(["ADDED", "MODIFIED"])
+  })
+
+  test("ignores objects outside its label selector, and forgets one that leaves it", async () => {
+    const k = kube()
+    await Effect.runPromise(k.create(ConfigMaps, "watched", { ...cm("other"), metadata: { name: "other", namespace: "watched" } }))
+    await Effect.runPromise(k.patch(ConfigMaps, "watched", "a", { type: "merge", body: { metadata: { labels: { app: "theirs" } } } }))
+    await inSync()
+    expect(informer.get("watched", "other")).toBeUndefined()
+    expect(informer.get("watched", "a")).toBeUndefined()
+  })
+
+  test("a silent watch is abandoned after the idle bound and resumed without losing events", async () => {
+    api.faults.stallWatches()
+    await Effect.runPromise(kube().create(ConfigMaps, "watched", cm("during-stall")))
+    await inSync()
+    expect(informer.stats.idleRestarts).toBeGreaterThan(0)
+  })
+
+  test("after 410 Gone it lists again, and deletions missed meanwhile are delivered", async () => {
+    const k = kube()
+    api.faults.dropWatches()
+    api.faults.compactHistory()
+    await Effect.runPromise(k.delete(ConfigMaps, "watched", "during-stall"))
+    await Effect.runPromise(k.create(ConfigMaps, "watched", cm("after-gone")))
+    await inSync()
+    expect(seen.some((s) => s.name === "during-stall" && s.type === "DELETED")).toBe(true)
+    expect(informer.get("watched", "after-gone")).toBeDefined()
+  })
+})

@@ -1,0 +1,102 @@
+/**
+ * What a change costs: a converged binding costs nothing, Keycloak's replicas
+ * patch costs one Deployment patch, an operator restart over converged
+ * bindings writes nothing to the API server or the database.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { deploymentNameFor } from "../../src/domain/naming.ts"
+import { Bindings } from "../../src/kube/resources.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { waitFor } from "../support/wait.ts"
+
+let h: Harness
+
+/** Row versions of every Guacamole table: any SQL write changes some xmin, adds or removes a row. */
+const rowVersions = async () => {
+  const tables = [
+    "guacamole_connection_group",
+    "guacamole_connection",
+    "guacamole_connection_parameter",
+    "guacamole_entity",
+    "guacamole_user",
+    "guacamole_user_permission",
+    "guacamole_connection_permission",
+    "guacamole_connection_group_permission",
+  ]
+  const out: Record<string, string[]> = {}
+  for (const t of tables) {
+    const rows = await h.db.sql.unsafe(`SELECT xmin::text AS v, ctid::text AS c FROM ${t} ORDER BY ctid`)
+    out[t] = rows.map((r: any) => `${r.c}@${r.v}`)
+  }
+  return out
+}
+
+beforeAll(async () => {
+  h = await startHarness({ emulator: { workloads: { enabled: false, delayMs: 50 } } })
+  await h.createBinding("ws1-alice", { workspace: "ws1", username: "alice", expires: "2099-12-31" })
+  await h.createBinding("ws1-bob", { workspace: "ws1", username: "bob", expires: "2099-12-31" })
+  await h.waitForStatus("ws1-alice", "READY")
+  await h.waitForStatus("ws1-bob", "READY")
+  await settled(h)
+})
+afterAll(async () => {
+  await h?.close()
+})
+
+describe("the cost of a change", () => {
+  test("Keycloak's replicas patch costs exactly one Deployment patch and no SQL write", async () => {
+    const before = await rowVersions()
+    h.api.requests.clear()
+    await Effect.runPromise(
+      h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-alice", {
+        type: "json",
+        body: [{ op: "replace", path: "/spec/replicas", value: 1 }],
+      }),
+    )
+    const name = deploymentNameFor("ws1", "alice")
+    await waitFor(() => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, name)?.spec.replicas === 1, {
+      message: "the Deployment to be scaled to 1",
+    })
+    await settled(h)
+    const operatorWrites = h.api.requests.writes().slice(1) // the first is the test's own patch
+    expect(operatorWrites.map((r) => `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ""}`)).toEqual([
+      "patch deployments",
+    ])
+    expect(await rowVersions()).toEqual(before)
+  })
+
+  test("the binding's status.replicas follows the browser pod coming up", async () => {
+    h.api.workloads.setEnabled(true)
+    await Effect.runPromise(
+      h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-bob", { type: "merge", body: { spec: { replicas: 1 } } }),
+    )
+    const b = await waitFor(() => {
+      const b = h.binding("ws1-bob")
+      return b?.status?.replicas === 1 ? b : undefined
+    })
+    expect(b.status.statusText).toBe("READY")
+    await settled(h)
+  })
+
+  test("a converged binding costs no write when it is reconciled again", async () => {
+    await settled(h)
+    const before = await rowVersions()
+    h.api.requests.clear()
+    h.operator().controller.resync()
+    await settled(h)
+    expect(h.api.requests.writes()).toEqual([])
+    expect(await rowVersions()).toEqual(before)
+  })
+
+  test("an operator restart over converged bindings writes nothing", async () => {
+    await settled(h)
+    const before = await rowVersions()
+    await h.stopOperator()
+    h.api.requests.clear()
+    await h.startOperator()
+    await settled(h)
+    expect(h.api.requests.writes()).toEqual([])
+    expect(await rowVersions()).toEqual(before)
+  })
+})

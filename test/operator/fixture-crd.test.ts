@@ -1,0 +1,62 @@
+/**
+ * Against the binding CRD as installations have it in the field (the shared
+ * fixture), which declares only statusText, deploymentName, lastActiveCheck
+ * and replicas: the operator's status must survive the API server's pruning
+ * and must not loop rewriting a pruned field.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { Bindings } from "../../src/kube/resources.ts"
+import { BINDING_NAMESPACE, fixtureCrdPath, settled, startHarness, type Harness } from "../support/operator.ts"
+
+const describeWithFixture = fixtureCrdPath ? describe : describe.skip
+if (!fixtureCrdPath) console.warn("skipped: the fixture CRD tests need ../shared/fixtures/crds (absent)")
+
+let h: Harness
+
+describeWithFixture("with the field's binding CRD", () => {
+  beforeAll(async () => {
+    h = await startHarness({ crd: "fixture" })
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
+
+  test("a binding ends READY, its status holds only declared fields, and the operator goes quiet", async () => {
+    await h.createBinding("ws1-alice", { workspace: "ws1", username: "alice", expires: "2099-12-31" })
+    const b = await h.waitForStatus("ws1-alice", "READY")
+    expect(Object.keys(b.status).sort()).toEqual(["deploymentName", "replicas", "statusText"])
+    await settled(h)
+    h.api.requests.clear()
+    h.operator().controller.resync()
+    await settled(h)
+    expect(h.api.requests.writes()).toEqual([])
+  })
+
+  test("an ERROR is written without the undeclared message field, once", async () => {
+    await h.createBinding("claims-only", {
+      workspace: "ws1",
+      claims: [{ name: "group", operator: "EQUALS", value: "x" }],
+      expires: "2099-12-31",
+    })
+    const b = await h.waitForStatus("claims-only", "ERROR")
+    expect(b.status.message).toBeUndefined()
+    await settled(h)
+    h.api.requests.clear()
+    h.operator().controller.resync()
+    await settled(h)
+    expect(h.api.requests.writes()).toEqual([])
+  })
+
+  test("Keycloak's replicas patch scales the browser", async () => {
+    await Effect.runPromise(
+      h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-alice", {
+        type: "json",
+        body: [{ op: "replace", path: "/spec/replicas", value: 1 }],
+      }),
+    )
+    await settled(h)
+    const d = h.api.list("apps", "deployments", "guacamole").find((o: any) => o.metadata.name === h.binding("ws1-alice")!.status.deploymentName)
+    expect(d.spec.replicas).toBe(1)
+  })
+})
