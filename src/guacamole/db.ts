@@ -181,18 +181,37 @@ const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAcce
       LEFT JOIN guacamole_entity e ON e.type = 'USER' AND e.name = ${a.entityName}
       LEFT JOIN guacamole_user u ON u.entity_id = e.entity_id`
 
+/**
+ * Second key of the advisory lock: 32-bit FNV-1a of the lower-cased workspace
+ * name, as a signed int4. Lower-cased so that case variants of one workspace
+ * serialise too (two ensures cannot race past the case-insensitive user-name
+ * check for `WS@u` and `ws@u`). Computed here rather than with hashtext() so the
+ * lock statement has no parameter: postgres.js sends a parameterless statement
+ * at once, pipelined with the read that follows, where a parameterised one not
+ * yet prepared on the connection would cost a describe round trip first.
+ */
+export const workspaceLockKey = (workspace: string): number => {
+  let h = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(workspace.toLowerCase())) {
+    h ^= byte
+    h = Math.imul(h, 0x01000193)
+  }
+  return h | 0
+}
+
 const lockWorkspace = (tx: postgres.TransactionSql, workspace: string) =>
-  // lower(): case variants of one workspace serialise too, so two ensures cannot
-  // race past the case-insensitive user-name check for `WS@u` and `ws@u`.
-  tx`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, hashtext(lower(${workspace})))`
+  tx.unsafe(`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, ${workspaceLockKey(workspace)})`)
 
 // ---------------------------------------------------------------------------
-// The diff: what differs, and the write that fixes it
+// The diff: what differs (descriptions) and the statements that fix it
 // ---------------------------------------------------------------------------
 
-interface Change {
-  readonly description: string
-  readonly write: (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>
+type Write = (tx: postgres.TransactionSql) => postgres.PendingQuery<postgres.Row[]>
+
+interface Plan {
+  readonly descriptions: ReadonlyArray<string>
+  /** At most one statement per kind of row, each with a fixed text (so prepared once per connection). */
+  readonly writes: ReadonlyArray<Write>
 }
 
 const quote = (s: string) => JSON.stringify(s)
@@ -212,44 +231,36 @@ const conflictFor = (row: StateRow, a: GuacamoleAccess, operation: string): Guac
 
 const randomBytes = (n: number): Buffer => Buffer.from(crypto.getRandomValues(new Uint8Array(n)))
 
-const diff = (row: StateRow, a: GuacamoleAccess): ReadonlyArray<Change> => {
-  const changes: Array<Change> = []
+const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
+  const descriptions: Array<string> = []
+  const writes: Array<Write> = []
   const connectionLabel = quote(`${a.workspace}/${a.username}`)
   const userLabel = quote(a.entityName)
 
-  // Ids known from the read are used as they are; rows created in this same
-  // transaction are found by name (the statements run in order, each seeing
-  // the ones before it).
+  // Rows are found by name, never by an id from the read: a row created by an
+  // earlier statement of this transaction is found the same way (statements
+  // run in order, each seeing the ones before it), and every statement keeps
+  // one text whatever existed before.
   const groupRef = (tx: postgres.TransactionSql) =>
-    row.group_id !== null
-      ? tx`${row.group_id}::integer`
-      : tx`(SELECT connection_group_id FROM guacamole_connection_group
-             WHERE parent_id IS NULL AND connection_group_name = ${a.workspace}
-             ORDER BY connection_group_id LIMIT 1)`
+    tx`(SELECT connection_group_id FROM guacamole_connection_group
+         WHERE parent_id IS NULL AND connection_group_name = ${a.workspace}
+         ORDER BY connection_group_id LIMIT 1)`
   const connectionRef = (tx: postgres.TransactionSql) =>
-    row.connection_id !== null
-      ? tx`${row.connection_id}::integer`
-      : tx`(SELECT connection_id FROM guacamole_connection
-             WHERE parent_id = ${groupRef(tx)} AND connection_name = ${a.username})`
+    tx`(SELECT connection_id FROM guacamole_connection
+         WHERE parent_id = ${groupRef(tx)} AND connection_name = ${a.username})`
   const entityRef = (tx: postgres.TransactionSql) =>
-    row.entity_id !== null
-      ? tx`${row.entity_id}::integer`
-      : tx`(SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = ${a.entityName})`
+    tx`(SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = ${a.entityName})`
   const userRef = (tx: postgres.TransactionSql) =>
-    row.user_id !== null
-      ? tx`${row.user_id}::integer`
-      : tx`(SELECT user_id FROM guacamole_user WHERE entity_id = ${entityRef(tx)})`
+    tx`(SELECT user_id FROM guacamole_user WHERE entity_id = ${entityRef(tx)})`
 
   // Connection group
   if (row.group_id === null) {
-    changes.push({
-      description: `create connection group ${quote(a.workspace)}`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_connection_group
-          (connection_group_name, parent_id, type, max_connections, max_connections_per_user, enable_session_affinity)
-        VALUES (${a.workspace}, NULL, ${GROUP.type}, ${GROUP.maxConnections}, ${GROUP.maxConnectionsPerUser},
-                ${GROUP.sessionAffinity})`,
-    })
+    descriptions.push(`create connection group ${quote(a.workspace)}`)
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_connection_group
+        (connection_group_name, parent_id, type, max_connections, max_connections_per_user, enable_session_affinity)
+      VALUES (${a.workspace}, NULL, ${GROUP.type}, ${GROUP.maxConnections}, ${GROUP.maxConnectionsPerUser},
+              ${GROUP.sessionAffinity})`)
   } else {
     const wrong = [
       row.group_type !== GROUP.type ? "type" : undefined,
@@ -258,38 +269,31 @@ const diff = (row: StateRow, a: GuacamoleAccess): ReadonlyArray<Change> => {
       row.group_session_affinity !== GROUP.sessionAffinity ? "enable_session_affinity" : undefined,
     ].filter((f) => f !== undefined)
     if (wrong.length > 0) {
-      const id = row.group_id
-      changes.push({
-        description: `update connection group ${quote(a.workspace)}: ${wrong.join(", ")}`,
-        write: (tx) => tx`
-          UPDATE guacamole_connection_group
-             SET type = ${GROUP.type}, max_connections = ${GROUP.maxConnections},
-                 max_connections_per_user = ${GROUP.maxConnectionsPerUser},
-                 enable_session_affinity = ${GROUP.sessionAffinity}
-           WHERE connection_group_id = ${id}`,
-      })
+      descriptions.push(`update connection group ${quote(a.workspace)}: ${wrong.join(", ")}`)
+      writes.push((tx) => tx`
+        UPDATE guacamole_connection_group
+           SET type = ${GROUP.type}, max_connections = ${GROUP.maxConnections},
+               max_connections_per_user = ${GROUP.maxConnectionsPerUser},
+               enable_session_affinity = ${GROUP.sessionAffinity}
+         WHERE connection_group_id = ${groupRef(tx)}`)
     }
   }
 
   // Connection
   if (row.connection_id === null) {
-    changes.push({
-      description: `create connection ${connectionLabel} (${PROTOCOL})`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_connection (connection_name, parent_id, protocol, failover_only)
-        VALUES (${a.username}, ${groupRef(tx)}, ${PROTOCOL}, false)`,
-    })
+    descriptions.push(`create connection ${connectionLabel} (${PROTOCOL})`)
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_connection (connection_name, parent_id, protocol, failover_only)
+      VALUES (${a.username}, ${groupRef(tx)}, ${PROTOCOL}, false)`)
   } else if (row.connection_protocol !== PROTOCOL || row.connection_failover_only !== false) {
-    const id = row.connection_id
     const wrong = [
       row.connection_protocol !== PROTOCOL ? "protocol" : undefined,
       row.connection_failover_only !== false ? "failover_only" : undefined,
     ].filter((f) => f !== undefined)
-    changes.push({
-      description: `update connection ${connectionLabel}: ${wrong.join(", ")}`,
-      write: (tx) => tx`
-        UPDATE guacamole_connection SET protocol = ${PROTOCOL}, failover_only = false WHERE connection_id = ${id}`,
-    })
+    descriptions.push(`update connection ${connectionLabel}: ${wrong.join(", ")}`)
+    writes.push((tx) => tx`
+      UPDATE guacamole_connection SET protocol = ${PROTOCOL}, failover_only = false
+       WHERE connection_id = ${connectionRef(tx)}`)
   }
 
   // Connection parameters: exactly ours
@@ -298,52 +302,55 @@ const diff = (row: StateRow, a: GuacamoleAccess): ReadonlyArray<Change> => {
   const toSet = desired.filter(([name, value]) => current[name] !== value)
   for (const [name, value] of toSet) {
     const shown = publicParameters.has(name) ? ` = ${quote(value)}` : " (value hidden)"
-    changes.push({
-      description: `${name in current ? "update" : "set"} parameter ${name}${shown} of connection ${connectionLabel}`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_connection_parameter (connection_id, parameter_name, parameter_value)
-        VALUES (${connectionRef(tx)}, ${name}, ${value})
-        ON CONFLICT (connection_id, parameter_name) DO UPDATE SET parameter_value = EXCLUDED.parameter_value`,
-    })
+    descriptions.push(`${name in current ? "update" : "set"} parameter ${name}${shown} of connection ${connectionLabel}`)
   }
-  const desiredNames = new Set(desired.map(([name]) => name))
+  if (toSet.length > 0) {
+    // All five in one statement; a row whose value is already right is left alone.
+    const [p0, p1, p2, p3, p4] = desired as [
+      readonly [string, string], readonly [string, string], readonly [string, string],
+      readonly [string, string], readonly [string, string],
+    ]
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_connection_parameter AS p (connection_id, parameter_name, parameter_value)
+      SELECT ${connectionRef(tx)}, d.name, d.value
+        FROM (VALUES (${p0[0]}::text, ${p0[1]}::text), (${p1[0]}, ${p1[1]}), (${p2[0]}, ${p2[1]}),
+                     (${p3[0]}, ${p3[1]}), (${p4[0]}, ${p4[1]})) AS d(name, value)
+      ON CONFLICT (connection_id, parameter_name) DO UPDATE SET parameter_value = EXCLUDED.parameter_value
+       WHERE p.parameter_value IS DISTINCT FROM EXCLUDED.parameter_value`)
+  }
+  const desiredNames = desired.map(([name]) => name)
   const extra = Object.keys(current)
-    .filter((name) => !desiredNames.has(name))
+    .filter((name) => !desiredNames.includes(name))
     .sort()
-  if (extra.length > 0 && row.connection_id !== null) {
-    const id = row.connection_id
-    changes.push({
-      // Names only: an unknown parameter's value may be a secret.
-      description: `remove parameter${extra.length > 1 ? "s" : ""} ${extra.join(", ")} of connection ${connectionLabel}`,
-      write: (tx) => tx`
-        DELETE FROM guacamole_connection_parameter WHERE connection_id = ${id} AND parameter_name IN ${tx(extra)}`,
-    })
+  if (extra.length > 0) {
+    // Names only: an unknown parameter's value may be a secret.
+    descriptions.push(`remove parameter${extra.length > 1 ? "s" : ""} ${extra.join(", ")} of connection ${connectionLabel}`)
+    writes.push((tx) => tx`
+      DELETE FROM guacamole_connection_parameter
+       WHERE connection_id = ${connectionRef(tx)} AND parameter_name <> ALL(string_to_array(${desiredNames.join("\n")}::text, E'\n'))`)
   }
 
   // USER entity and its guacamole_user row
   if (row.entity_id === null) {
-    changes.push({
-      description: `create Guacamole user ${userLabel}`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_entity (name, type) VALUES (${a.entityName}, 'USER')
-        ON CONFLICT (type, name) DO NOTHING`,
-    })
+    descriptions.push(`create Guacamole user ${userLabel}`)
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_entity (name, type) VALUES (${a.entityName}, 'USER')
+      ON CONFLICT (type, name) DO NOTHING`)
   }
   if (row.user_id === null) {
-    changes.push({
-      description:
-        `create guacamole_user row for ${userLabel} (random unusable password` +
+    descriptions.push(
+      `create guacamole_user row for ${userLabel} (random unusable password` +
         `${a.disabled ? ", disabled" : ""}${a.validUntil !== null ? `, valid until ${a.validUntil}` : ""})`,
-      write: (tx) => {
-        // A password nobody knows: sign-in is through SSO. Made once, at creation.
-        const hash = randomBytes(32)
-        const salt = randomBytes(32)
-        return tx`
-          INSERT INTO guacamole_user
-            (entity_id, password_hash, password_salt, password_date, disabled, expired, valid_until)
-          VALUES (${entityRef(tx)}, ${hash}, ${salt}, now(), ${a.disabled}, false, ${a.validUntil}::date)
-          ON CONFLICT (entity_id) DO NOTHING`
-      },
+    )
+    writes.push((tx) => {
+      // A password nobody knows (sign-in is through SSO), made once, at creation.
+      const hash = randomBytes(32)
+      const salt = randomBytes(32)
+      return tx`
+        INSERT INTO guacamole_user
+          (entity_id, password_hash, password_salt, password_date, disabled, expired, valid_until)
+        VALUES (${entityRef(tx)}, ${hash}, ${salt}, now(), ${a.disabled}, false, ${a.validUntil}::date)
+        ON CONFLICT (entity_id) DO NOTHING`
     })
   } else {
     const wrong = [
@@ -354,42 +361,30 @@ const diff = (row: StateRow, a: GuacamoleAccess): ReadonlyArray<Change> => {
         : undefined,
     ].filter((f) => f !== undefined)
     if (wrong.length > 0) {
-      const id = row.user_id
-      changes.push({
-        description: `update Guacamole user ${userLabel}: ${wrong.join(", ")}`,
-        write: (tx) => tx`
-          UPDATE guacamole_user SET disabled = ${a.disabled}, expired = false, valid_until = ${a.validUntil}::date
-           WHERE user_id = ${id}`,
-      })
+      descriptions.push(`update Guacamole user ${userLabel}: ${wrong.join(", ")}`)
+      writes.push((tx) => tx`
+        UPDATE guacamole_user SET disabled = ${a.disabled}, expired = false, valid_until = ${a.validUntil}::date
+         WHERE entity_id = ${entityRef(tx)}`)
     }
   }
 
   // Permissions
-  if (!row.read_self) {
-    changes.push({
-      description: `grant ${userLabel} READ on itself`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_user_permission (entity_id, affected_user_id, permission)
-        VALUES (${entityRef(tx)}, ${userRef(tx)}, 'READ') ON CONFLICT DO NOTHING`,
-    })
+  if (!row.read_self) descriptions.push(`grant ${userLabel} READ on itself`)
+  if (!row.read_group) descriptions.push(`grant ${userLabel} READ on connection group ${quote(a.workspace)}`)
+  if (!row.read_connection) descriptions.push(`grant ${userLabel} READ on connection ${connectionLabel}`)
+  if (!row.read_self || !row.read_group || !row.read_connection) {
+    // The three in one statement; those already held are left alone.
+    writes.push((tx) => tx`
+      WITH self AS (
+             INSERT INTO guacamole_user_permission (entity_id, affected_user_id, permission)
+             VALUES (${entityRef(tx)}, ${userRef(tx)}, 'READ') ON CONFLICT DO NOTHING),
+           grp AS (
+             INSERT INTO guacamole_connection_group_permission (entity_id, connection_group_id, permission)
+             VALUES (${entityRef(tx)}, ${groupRef(tx)}, 'READ') ON CONFLICT DO NOTHING)
+      INSERT INTO guacamole_connection_permission (entity_id, connection_id, permission)
+      VALUES (${entityRef(tx)}, ${connectionRef(tx)}, 'READ') ON CONFLICT DO NOTHING`)
   }
-  if (!row.read_group) {
-    changes.push({
-      description: `grant ${userLabel} READ on connection group ${quote(a.workspace)}`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_connection_group_permission (entity_id, connection_group_id, permission)
-        VALUES (${entityRef(tx)}, ${groupRef(tx)}, 'READ') ON CONFLICT DO NOTHING`,
-    })
-  }
-  if (!row.read_connection) {
-    changes.push({
-      description: `grant ${userLabel} READ on connection ${connectionLabel}`,
-      write: (tx) => tx`
-        INSERT INTO guacamole_connection_permission (entity_id, connection_id, permission)
-        VALUES (${entityRef(tx)}, ${connectionRef(tx)}, 'READ') ON CONFLICT DO NOTHING`,
-    })
-  }
-  return changes
+  return { descriptions, writes }
 }
 
 // ---------------------------------------------------------------------------
@@ -413,7 +408,7 @@ export const make = (sql: postgres.Sql): GuacamoleDbService => {
       const row = single(await readState(sql, a))
       const conflict = conflictFor(row, a, operation)
       if (conflict !== undefined) throw conflict
-      return diff(row, a).map((c) => c.description)
+      return diff(row, a).descriptions
     })
   }
 
@@ -424,15 +419,15 @@ export const make = (sql: postgres.Sql): GuacamoleDbService => {
       const seen = single(await readState(sql, a))
       const early = conflictFor(seen, a, operation)
       if (early !== undefined) throw early
-      if (diff(seen, a).length === 0) return []
+      if (diff(seen, a).descriptions.length === 0) return []
       return sql.begin(async (tx) => {
         const [, rows] = await Promise.all([lockWorkspace(tx, a.workspace), readState(tx, a)])
         const row = single(rows)
         const conflict = conflictFor(row, a, operation)
         if (conflict !== undefined) throw conflict
-        const changes = diff(row, a)
-        await Promise.all(changes.map((c) => c.write(tx)))
-        return changes.map((c) => c.description)
+        const { descriptions, writes } = diff(row, a)
+        await Promise.all(writes.map((write) => write(tx)))
+        return descriptions
       })
     })
   }

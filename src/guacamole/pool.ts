@@ -21,7 +21,8 @@ export const poolOptions = (settings: DbSettings): postgres.Options<{}> => ({
   password: () => Redacted.value(settings.password),
   ssl: sslOption(settings.sslmode),
   max: settings.maxConnections,
-  idle_timeout: 60,
+  // Long enough to keep connections (and the statements prepared on them) between resyncs.
+  idle_timeout: 300,
   connect_timeout: 10,
   onnotice: () => {},
   connection: { application_name: "awms-guacamole-operator" },
