@@ -37,6 +37,10 @@ class Watcher {
   ) {
     this.lastRv = String(currentRv)
     for (const e of spec.initial) this.send(e)
+    // Bun sends the response headers with the first body bytes; a watch with
+    // nothing to say yet must still answer 200 at once, so it sends a blank
+    // line (whitespace between JSON values, which every watch decoder skips).
+    if (spec.initial.length === 0) controller.enqueue(encoder.encode("\n"))
     if (spec.bookmarks) this.timers.push(setInterval(() => this.bookmark(), bookmarkMs))
     if (spec.timeoutMs !== undefined) this.timers.push(setTimeout(() => this.close(), spec.timeoutMs))
   }
