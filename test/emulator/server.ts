@@ -51,6 +51,8 @@ interface Route {
   verb: string
   collection: boolean
   watchName?: string
+  /** Set by create: the request log names the created object, as an audit log does. */
+  createdName?: string
 }
 
 export class ApiServer {
@@ -111,6 +113,7 @@ export class ApiServer {
       if (injected) throw injected
       this.authorize(attrs, req)
       res = this.dispatch(route, req, url.searchParams, body)
+      if (route.createdName) record.name = route.createdName
     } catch (e) {
       res = e instanceof ApiError ? errorResponse(e) : errorResponse(Errors.internal(e instanceof Error ? e.message : String(e)))
     }
@@ -323,7 +326,9 @@ export class ApiServer {
       case "create": {
         const ct = (req.headers.get("content-type") ?? "application/json").split(";")[0]!.trim()
         if (ct !== "application/json" && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"])
-        return json(api.create(t, this.parseBody(body)), 201)
+        const created = api.create(t, this.parseBody(body))
+        route.createdName = created?.metadata?.name
+        return json(created, 201)
       }
       case "update": {
         const r = api.update(t, this.parseBody(body))
