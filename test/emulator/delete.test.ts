@@ -108,7 +108,7 @@ describe("garbage collection", () => {
     const other = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "other-owner" } } })
     await core.createNamespacedConfigMap({
       namespace: ns,
-      body: { metadata: { name: "two-owners", ownerReferences: [ref(d, "Deployment", "apps/v1"), ref(other, "ConfigMap", "v1")] } },
+      body: { metadata: { name: "two-owners", ownerReferences: [ref(d, "Deployment", "apps/v1"), { ...ref(other, "ConfigMap", "v1"), controller: false }] } },
     })
     await apps.deleteNamespacedDeployment({ namespace: ns, name: "owner" })
     await waitFor(() => !api.get("", "services", ns, "owned-svc") && !api.get("", "configmaps", ns, "grandchild"), { what: "dependents collected" })
