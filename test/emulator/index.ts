@@ -45,7 +45,11 @@
  * - controllers other than the namespace, CRD, garbage collector and (optional) deployment
  *   status simulators: no pods, replicasets or endpoints are created;
  * - watch caches per resource: the event history is global across kinds, so
- *   `historySize` bounds all kinds together.
+ *   `historySize` bounds all kinds together;
+ * - protobuf request bodies: `kubectl create namespace|configmap|secret …` (the generator
+ *   subcommands) send protobuf and get 415; `kubectl create -f` and `apply -f` send JSON and work;
+ * - a watch response opens with one blank line (Bun sends headers with the first body bytes);
+ *   watch decoders skip it as whitespace.
  */
 import { KubeConfig } from "@kubernetes/client-node"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"

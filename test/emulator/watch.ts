@@ -42,7 +42,8 @@ class Watcher {
     // line (whitespace between JSON values, which every watch decoder skips).
     if (spec.initial.length === 0) controller.enqueue(encoder.encode("\n"))
     if (spec.bookmarks) this.timers.push(setInterval(() => this.bookmark(), bookmarkMs))
-    if (spec.timeoutMs !== undefined) this.timers.push(setTimeout(() => this.close(), spec.timeoutMs))
+    // A stalled connection (a silently dropping load balancer) never delivers the end either.
+    if (spec.timeoutMs !== undefined) this.timers.push(setTimeout(() => !this.stalled && this.close(), spec.timeoutMs))
   }
 
   send(ev: { type: string; object: any }): void {
