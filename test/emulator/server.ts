@@ -325,7 +325,7 @@ export class ApiServer {
         return this.watch(t, q, req.signal, route.watchName)
       case "create": {
         const ct = (req.headers.get("content-type") ?? "application/json").split(";")[0]!.trim()
-        if (ct !== "application/json" && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"])
+        if (ct !== "application/json" && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json"])
         const created = api.create(t, this.parseBody(body))
         route.createdName = created?.metadata?.name
         return json(created, 201)
