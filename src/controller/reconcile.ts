@@ -257,7 +257,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     const replicas = expired ? 0 : binding.spec.replicas
 
     // ---- VNC password Secret -----------------------------------------------------------
-    const password = yield* ensureSecret(env, binding, deploymentName, counted, current)
+    const created: string[] = []
+    const noteCreated = (what: string) => void created.push(what)
+    const password = yield* ensureSecret(env, binding, deploymentName, counted, noteCreated)
 
     // ---- Guacamole ---------------------------------------------------------------------
     // If the binding now names another workspace or user, the old access goes.
@@ -303,9 +305,10 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       env.deployments,
       desiredDeployment(binding, deploymentName, replicas, env.settings),
       counted,
-      current,
+      noteCreated,
     )
-    yield* ensureObject(env, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, current)
+    yield* ensureObject(env, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
+    if (created.length > 0) yield* env.events.record(current, "Normal", "Created", `created ${created.join(", ")}`)
 
     // ---- status ------------------------------------------------------------------------
     const observedReplicas = Number(deployment.status?.replicas ?? 0)
@@ -374,7 +377,7 @@ const ensureObject = (
   informer: Informer,
   desired: { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string } },
   counted: Counted,
-  binding: KubeObject,
+  onCreated: (what: string) => void,
 ): Effect.Effect<KubeObject, KubeError> =>
   Effect.gen(function* () {
     const ns = env.settings.namespace
@@ -390,6 +393,7 @@ const ensureObject = (
     const cached = informer.get(ns, name)
     if (cached) return yield* patchWith(cached)
     const created = yield* counted(env.kube.create(rt, ns, desired)).pipe(
+      Effect.tap(() => Effect.sync(() => onCreated(`${rt.kind} ${ns}/${name}`))),
       Effect.catchIf(
         (e): e is Extract<KubeError, { _tag: "KubeConflict" }> => e._tag === "KubeConflict" && e.alreadyExists,
         // The cache has not seen it yet: read it once and patch what differs.
@@ -397,9 +401,6 @@ const ensureObject = (
       ),
     )
     informer.observe(created)
-    if (created.metadata.uid && !cached) {
-      yield* env.events.record(binding, "Normal", "Created", `created ${rt.kind} ${ns}/${name}`)
-    }
     return created
   })
 
@@ -409,7 +410,7 @@ const ensureSecret = (
   binding: Binding,
   deploymentName: string,
   counted: Counted,
-  bindingObject: KubeObject,
+  onCreated: (what: string) => void,
 ): Effect.Effect<string, KubeError> =>
   Effect.gen(function* () {
     const ns = env.settings.namespace
@@ -437,7 +438,7 @@ const ensureSecret = (
     return yield* counted(env.kube.create(Secrets, ns, desiredSecret(binding, deploymentName, password, env.settings))).pipe(
       Effect.tap((created) =>
         Effect.sync(() => env.secrets.observe(created)).pipe(
-          Effect.zipRight(env.events.record(bindingObject, "Normal", "Created", `created Secret ${ns}/${name} with a new VNC password`)),
+          Effect.zipRight(Effect.sync(() => onCreated(`Secret ${ns}/${name} (a new VNC password)`))),
         ),
       ),
       Effect.as(password),

@@ -35,6 +35,8 @@ export interface HarnessOptions {
   readonly operator?: OperatorOptions
   /** Start the operator at once (default true). */
   readonly start?: boolean
+  /** Collects every log line the operator writes (JSON), at every level. */
+  readonly logs?: string[]
 }
 
 export interface Harness {
@@ -79,6 +81,15 @@ const testLogging = Layer.merge(
   Logger.minimumLogLevel(process.env.TEST_LOG_LEVEL === "debug" ? LogLevel.Debug : LogLevel.None),
 )
 
+const collectingLogging = (lines: string[]) =>
+  Layer.merge(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.map(Logger.jsonLogger, (line) => void lines.push(line)),
+    ),
+    Logger.minimumLogLevel(LogLevel.All),
+  )
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const crdPath = options.crd === "fixture" ? fixtureCrdPath : projectCrdPath
   if (!crdPath) throw new Error("the fixture CRD is not available (../shared is absent)")
@@ -98,7 +109,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     if (scope) throw new Error("the operator is already running")
     scope = Effect.runSync(Scope.make())
     handle = await Effect.runPromise(
-      Scope.extend(runOperator(config, { kubeConfig: kc, ...operatorOptions }), scope).pipe(Effect.provide(testLogging)),
+      Scope.extend(runOperator(config, { kubeConfig: kc, ...operatorOptions }), scope).pipe(
+        Effect.provide(options.logs ? collectingLogging(options.logs) : testLogging),
+      ),
     )
     return handle
   }
