@@ -30,6 +30,8 @@
  *   uniqueness, validation ratcheting on update.
  */
 
+import { deepCopy } from "./patch.ts"
+
 export interface JSONSchemaProps {
   type?: string
   format?: string
@@ -71,15 +73,6 @@ type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
 const has = (o: Obj, k: string) => Object.prototype.hasOwnProperty.call(o, k)
 
-function deepCopy<T>(v: T): T {
-  if (Array.isArray(v)) return v.map(deepCopy) as T
-  if (isObj(v)) {
-    const out: Obj = {}
-    for (const [k, x] of Object.entries(v)) out[k] = deepCopy(x)
-    return out as T
-  }
-  return v
-}
 
 const META_FIELDS = new Set(["apiVersion", "kind", "metadata"])
 

@@ -6,26 +6,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
+import { requiredTables } from "../../src/guacamole/db.ts"
 import { Bindings } from "../../src/kube/resources.ts"
-import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
 
 let h: Harness
 
 /** Row versions of every Guacamole table: any SQL write changes some xmin, adds or removes a row. */
 const rowVersions = async () => {
-  const tables = [
-    "guacamole_connection_group",
-    "guacamole_connection",
-    "guacamole_connection_parameter",
-    "guacamole_entity",
-    "guacamole_user",
-    "guacamole_user_permission",
-    "guacamole_connection_permission",
-    "guacamole_connection_group_permission",
-  ]
   const out: Record<string, string[]> = {}
-  for (const t of tables) {
+  for (const t of requiredTables) {
     const rows = await h.db.sql.unsafe(`SELECT xmin::text AS v, ctid::text AS c FROM ${t} ORDER BY ctid`)
     out[t] = rows.map((r: any) => `${r.c}@${r.v}`)
   }
@@ -80,12 +71,8 @@ describe("the cost of a change", () => {
   })
 
   test("a converged binding costs no write when it is reconciled again", async () => {
-    await settled(h)
     const before = await rowVersions()
-    h.api.requests.clear()
-    h.operator().controller.resync()
-    await settled(h)
-    expect(h.api.requests.writes()).toEqual([])
+    expect(await writesDuringResync(h)).toEqual([])
     expect(await rowVersions()).toEqual(before)
   })
 

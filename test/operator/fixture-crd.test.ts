@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect } from "effect"
 import { Bindings } from "../../src/kube/resources.ts"
-import { BINDING_NAMESPACE, fixtureCrdPath, settled, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, fixtureCrdPath, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 
 const describeWithFixture = fixtureCrdPath ? describe : describe.skip
 if (!fixtureCrdPath) console.warn("skipped: the fixture CRD tests need ../shared/fixtures/crds (absent)")
@@ -26,11 +26,7 @@ describeWithFixture("with the field's binding CRD", () => {
     await h.createBinding("ws1-alice", { workspace: "ws1", username: "alice", expires: "2099-12-31" })
     const b = await h.waitForStatus("ws1-alice", "READY")
     expect(Object.keys(b.status).sort()).toEqual(["deploymentName", "replicas", "statusText"])
-    await settled(h)
-    h.api.requests.clear()
-    h.operator().controller.resync()
-    await settled(h)
-    expect(h.api.requests.writes()).toEqual([])
+    expect(await writesDuringResync(h)).toEqual([])
   })
 
   test("an ERROR is written without the undeclared message field, once", async () => {
@@ -41,11 +37,7 @@ describeWithFixture("with the field's binding CRD", () => {
     })
     const b = await h.waitForStatus("claims-only", "ERROR")
     expect(b.status.message).toBeUndefined()
-    await settled(h)
-    h.api.requests.clear()
-    h.operator().controller.resync()
-    await settled(h)
-    expect(h.api.requests.writes()).toEqual([])
+    expect(await writesDuringResync(h)).toEqual([])
   })
 
   test("Keycloak's replicas patch scales the browser", async () => {

@@ -195,3 +195,12 @@ export async function settled(h: Harness, timeoutMs = 10_000): Promise<void> {
     { timeoutMs, message: "the operator to settle" },
   )
 }
+
+/** The API writes the operator makes when it reconciles every binding again from a settled state. */
+export async function writesDuringResync(h: Harness) {
+  await settled(h)
+  h.api.requests.clear()
+  h.operator().controller.resync()
+  await settled(h)
+  return h.api.requests.writes()
+}
