@@ -259,7 +259,8 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     // ---- VNC password Secret -----------------------------------------------------------
     const created: string[] = []
     const noteCreated = (what: string) => void created.push(what)
-    const password = yield* ensureSecret(env, binding, deploymentName, counted, noteCreated)
+    const secret = yield* ensureSecret(env, binding, deploymentName, counted, noteCreated)
+    const password = secret.password
 
     // ---- Guacamole ---------------------------------------------------------------------
     // If the binding now names another workspace or user, the old access goes.
@@ -303,7 +304,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       env,
       Deployments,
       env.deployments,
-      desiredDeployment(binding, deploymentName, replicas, env.settings),
+      withSecretVersion(desiredDeployment(binding, deploymentName, replicas, env.settings), secret.uid),
       counted,
       noteCreated,
     )
@@ -321,6 +322,26 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       requeueAfter: Duration.min(untilExpiry, MAX_REQUEUE),
     } satisfies Outcome
   }).pipe(Effect.annotateLogs({ binding: key }))
+
+/** The pod template names the Secret it was started with, so a replaced Secret (new password) restarts the browser. */
+export const VNC_SECRET_ANNOTATION = "xlscsde.nhs.uk/vnc-secret-uid"
+
+const withSecretVersion = <D extends { spec: { template: { metadata: { annotations?: Record<string, string> } } } }>(
+  deployment: D,
+  uid: string,
+): D => ({
+  ...deployment,
+  spec: {
+    ...deployment.spec,
+    template: {
+      ...deployment.spec.template,
+      metadata: {
+        ...deployment.spec.template.metadata,
+        annotations: { ...deployment.spec.template.metadata.annotations, [VNC_SECRET_ANNOTATION]: uid },
+      },
+    },
+  },
+})
 
 type Counted = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
@@ -404,6 +425,12 @@ const ensureObject = (
     return created
   })
 
+interface VncSecret {
+  readonly password: string
+  /** Changes when the Secret is replaced, and with it the password the browser must be restarted with. */
+  readonly uid: string
+}
+
 /** The binding's VNC password: read from its Secret, or generated once and stored there. */
 const ensureSecret = (
   env: ReconcileEnv,
@@ -411,7 +438,7 @@ const ensureSecret = (
   deploymentName: string,
   counted: Counted,
   onCreated: (what: string) => void,
-): Effect.Effect<string, KubeError> =>
+): Effect.Effect<VncSecret, KubeError> =>
   Effect.gen(function* () {
     const ns = env.settings.namespace
     const name = secretNameFor(deploymentName)
@@ -430,7 +457,7 @@ const ensureSecret = (
         if (patch !== undefined) {
           env.secrets.observe(yield* counted(env.kube.patch(Secrets, ns, name, { type: "merge", body: patch })))
         }
-        return password
+        return { password, uid: observed.metadata.uid ?? "" }
       })
     const cached = env.secrets.get(ns, name)
     if (cached) return yield* adopt(cached)
@@ -441,7 +468,7 @@ const ensureSecret = (
           Effect.zipRight(Effect.sync(() => onCreated(`Secret ${ns}/${name} (a new VNC password)`))),
         ),
       ),
-      Effect.as(password),
+      Effect.map((created) => ({ password, uid: created.metadata.uid ?? "" })),
       Effect.catchIf(
         (e): e is Extract<KubeError, { _tag: "KubeConflict" }> => e._tag === "KubeConflict" && e.alreadyExists,
         () => env.kube.get(Secrets, ns, name).pipe(Effect.flatMap(adopt)),

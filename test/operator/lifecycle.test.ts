@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { Bindings } from "../../src/kube/resources.ts"
+import { Bindings, Secrets } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -148,5 +148,34 @@ describe("deletion", () => {
     await waitFor(() => !h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d), { message: "the orphan Deployment to go" })
     await waitFor(async () => (await h.db.sql`SELECT 1 FROM guacamole_entity WHERE name = 'ws7@ghost'`).length === 0)
     expect(h.binding("steady")?.status.statusText).toBe("READY")
+  })
+})
+
+describe("the VNC password", () => {
+  test("a deleted Secret is replaced with a new password, Guacamole is told, and the browser restarts with it", async () => {
+    await h.createBinding("rotated", { workspace: "ws6", username: "rotated", expires: "2099-12-31" })
+    await h.waitForStatus("rotated", "READY")
+    await settled(h)
+    const d = deploymentNameFor("ws6", "rotated")
+    const secretName = `client-${d}-vnc`
+    const passwordOf = () => Buffer.from(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).data.password, "base64").toString()
+    const podAnnotation = () =>
+      h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d).spec.template.metadata.annotations["xlscsde.nhs.uk/vnc-secret-uid"]
+    const oldPassword = passwordOf()
+    const oldAnnotation = podAnnotation()
+    expect(oldAnnotation).toBe(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata.uid)
+
+    await Effect.runPromise(h.kube.delete(Secrets, GUACAMOLE_NAMESPACE, secretName))
+    await waitFor(() => h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName), { message: "a new Secret" })
+    await settled(h)
+    const newPassword = passwordOf()
+    expect(newPassword).not.toBe(oldPassword)
+    expect(podAnnotation()).toBe(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata.uid)
+    expect(podAnnotation()).not.toBe(oldAnnotation)
+    const [param] = await h.db.sql`
+      SELECT p.parameter_value FROM guacamole_connection_parameter p
+      JOIN guacamole_connection c USING (connection_id)
+      WHERE c.connection_name = 'rotated' AND p.parameter_name = 'password'`
+    expect(param!.parameter_value).toBe(newPassword)
   })
 })
