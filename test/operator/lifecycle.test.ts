@@ -179,3 +179,27 @@ describe("the VNC password", () => {
     expect(param!.parameter_value).toBe(newPassword)
   })
 })
+
+describe("a binding whose user changes", () => {
+  test("keeps its deployment name, and Guacamole access moves from the old user to the new one", async () => {
+    await h.createBinding("renamed", { workspace: "ws5", username: "before", expires: "2099-12-31" })
+    const first = await h.waitForStatus("renamed", "READY")
+    const d = first.status.deploymentName
+    expect(d).toBe(deploymentNameFor("ws5", "before"))
+    await Effect.runPromise(
+      h.kube.patch(Bindings, BINDING_NAMESPACE, "renamed", { type: "merge", body: { spec: { username: "after" } } }),
+    )
+    await waitFor(async () => (await h.db.sql`SELECT 1 FROM guacamole_entity WHERE name = 'ws5@after'`).length === 1, {
+      message: "the new Guacamole user",
+    })
+    await settled(h)
+    expect(await h.db.sql`SELECT 1 FROM guacamole_entity WHERE name = 'ws5@before'`).toHaveLength(0)
+    expect(h.binding("renamed")!.status.deploymentName).toBe(d)
+    const deployment = h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)
+    expect(deployment.metadata.annotations["xlscsde.nhs.uk/username"]).toBe("after")
+    const [hostname] = await h.db.sql`
+      SELECT p.parameter_value FROM guacamole_connection_parameter p JOIN guacamole_connection c USING (connection_id)
+      WHERE c.connection_name = 'after' AND p.parameter_name = 'hostname'`
+    expect(hostname!.parameter_value).toBe(`client-${d}.${GUACAMOLE_NAMESPACE}.svc.cluster.local`)
+  })
+})
