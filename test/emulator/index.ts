@@ -34,8 +34,12 @@
  * - test hooks: request log, injected failures and latency, dropped/stalled watches,
  *   history compaction, refused connections, a Deployment status simulator.
  *
+ * - authentication by bearer token and RBAC authorisation, when `auth` asks for them (off by
+ *   default: every request is allowed), and authorization.k8s.io/v1 SelfSubjectAccessReview and
+ *   SelfSubjectRulesReview always (see ./auth.ts);
+ *
  * What it does not reproduce:
- * - authentication, authorisation (RBAC is stored, not enforced), admission webhooks;
+ * - admission webhooks; anonymous requests, client certificates, impersonation;
  * - server-side apply and managedFields; protobuf (always JSON); field validation
  *   (`fieldValidation` is ignored: unknown fields of built-ins are kept);
  * - foreground and orphan deletion propagation (every deletion is background);
@@ -57,6 +61,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stringify } from "yaml"
 import { Api } from "./api.ts"
+import { Auth, type AuthOptions } from "./auth.ts"
 import { ApiError } from "./errors.ts"
 import { Faults, RequestLog, type FailOptions, type FaultMatch, type RequestRecord } from "./faults.ts"
 import { ApiServer } from "./server.ts"
@@ -64,7 +69,7 @@ import { grKey, objKey } from "./store.ts"
 import { WatchHub } from "./watch.ts"
 import { Workloads } from "./workloads.ts"
 
-export type { RequestRecord, FaultMatch, FailOptions }
+export type { RequestRecord, FaultMatch, FailOptions, AuthOptions }
 
 export interface EmulatorOptions {
   /** default 0 (ephemeral) */
@@ -81,12 +86,21 @@ export interface EmulatorOptions {
   workloads?: { enabled?: boolean; delayMs?: number }
   /** interval of BOOKMARK events on watches that allow them, default 1000 ms */
   bookmarkIntervalMs?: number
+  /**
+   * Authentication (token → user) and, with enforceRbac, RBAC authorisation by the stored
+   * Roles and bindings; default off. The emulator's own token stays a system:masters admin.
+   */
+  auth?: AuthOptions
 }
 
 export interface Emulator {
   readonly url: string
   readonly kubeconfigPath: string
   kubeConfig(): KubeConfig
+  /** A KubeConfig for this server that authenticates with `token` (see `auth.users`). */
+  kubeConfigFor(token: string): KubeConfig
+  /** Writes a kubeconfig file for this server that authenticates with `token` (mode 0600). */
+  writeKubeconfigFor(token: string, path: string): void
   readonly requests: {
     all(): RequestRecord[]
     clear(): void
@@ -118,13 +132,13 @@ export interface Emulator {
 
 export const EMULATOR_TOKEN = "emulator-token"
 
-function kubeconfigYaml(url: string): string {
+function kubeconfigYaml(url: string, token = EMULATOR_TOKEN): string {
   return stringify({
     apiVersion: "v1",
     kind: "Config",
     // client-node refuses plain http unless TLS verification is (vacuously) skipped.
     clusters: [{ name: "emulator", cluster: { server: url, "insecure-skip-tls-verify": true } }],
-    users: [{ name: "emulator", user: { token: EMULATOR_TOKEN } }],
+    users: [{ name: "emulator", user: { token } }],
     contexts: [{ name: "emulator", context: { cluster: "emulator", user: "emulator", namespace: "default" } }],
     "current-context": "emulator",
     preferences: {},
@@ -156,6 +170,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   let port = opts.port ?? 0
   let server: ReturnType<typeof Bun.serve> | undefined
   const apiServer = new ApiServer(api, hub, log, faults, () => port)
+  const auth = new Auth(api, opts.auth, EMULATOR_TOKEN)
+  apiServer.authenticate = (req) => void auth.authenticate(req)
+  apiServer.authorize = (attrs, req) => auth.authorize(attrs, req)
+  apiServer.intercept = (attrs, req, body) => auth.intercept(attrs, req, body)
   const listen = () =>
     Bun.serve({
       hostname: "127.0.0.1",
@@ -185,6 +203,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       const kc = new KubeConfig()
       kc.loadFromString(kubeconfigYaml(url))
       return kc
+    },
+    kubeConfigFor(token) {
+      const kc = new KubeConfig()
+      kc.loadFromString(kubeconfigYaml(url, token))
+      return kc
+    },
+    writeKubeconfigFor(token, path) {
+      writeFileSync(path, kubeconfigYaml(url, token), { mode: 0o600 })
     },
     requests: {
       all: () => log.all(),

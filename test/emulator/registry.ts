@@ -154,6 +154,8 @@ export function builtinTypes(): ResourceType[] {
     builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
     builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
     builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+    builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false, { verbs: ["create"] }),
+    builtin("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", false, { verbs: ["create"] }),
     builtin("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, {
       shortNames: ["netpol"],
       generation: true,

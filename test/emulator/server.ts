@@ -56,8 +56,12 @@ interface Route {
 }
 
 export class ApiServer {
-  /** Placeholder for authentication and authorisation: throw an ApiError to refuse. */
+  /** Authentication, first for every request (discovery too): throw an ApiError (401) to refuse. */
+  authenticate: (req: Request) => void = () => {}
+  /** Authorisation of a resource request: throw an ApiError to refuse. */
   authorize: (attrs: RequestAttributes, req: Request) => void = () => {}
+  /** Requests answered by a handler of their own (the access reviews) rather than the store; undefined = not handled. */
+  intercept: (attrs: RequestAttributes, req: Request, body: string) => Response | undefined = () => undefined
 
   constructor(
     readonly api: Api,
@@ -71,6 +75,7 @@ export class ApiServer {
     const url = new URL(req.url)
     const segs = url.pathname.split("/").filter((s) => s !== "").map(decodeURIComponent)
     try {
+      this.authenticate(req)
       const meta = this.nonResource(segs)
       if (meta) return meta
     } catch (e) {
@@ -112,7 +117,7 @@ export class ApiServer {
       const injected = this.faults.take(attrs)
       if (injected) throw injected
       this.authorize(attrs, req)
-      res = this.dispatch(route, req, url.searchParams, body)
+      res = this.intercept(attrs, req, body) ?? this.dispatch(route, req, url.searchParams, body)
       if (route.createdName) record.name = route.createdName
     } catch (e) {
       res = e instanceof ApiError ? errorResponse(e) : errorResponse(Errors.internal(e instanceof Error ? e.message : String(e)))
