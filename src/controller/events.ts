@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import type { KubeClientService, KubeObject } from "../kube/client.ts"
-import { Events } from "../kube/resources.ts"
+import { apiVersionOf, Bindings, Events } from "../kube/resources.ts"
 
 export type EventType = "Normal" | "Warning"
 
@@ -52,8 +52,9 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
             namespace,
           },
           involvedObject: {
-            apiVersion: binding.apiVersion,
-            kind: binding.kind,
+            // List items from a real API server may lack their type; events are only recorded on bindings.
+            apiVersion: binding.apiVersion ?? apiVersionOf(Bindings),
+            kind: binding.kind ?? Bindings.kind,
             name: binding.metadata.name,
             namespace,
             uid: binding.metadata.uid,
