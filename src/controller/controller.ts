@@ -190,7 +190,8 @@ export const startController = (
       Effect.gen(function* () {
         const [namespace, name] = splitKey(key)
         const raw = bindings.get(namespace, name)
-        if (!raw || raw.metadata.deletionTimestamp) return
+        // A conflict is routine (someone else wrote first): retried at once, not worth an Event.
+        if (!raw || raw.metadata.deletionTimestamp || error._tag === "KubeConflict") return
         const message = describeError(error)
         if (isTransientError(error)) {
           yield* events.record(raw, "Warning", "Retrying", message)

@@ -194,13 +194,12 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       yield* cleanup(who, knownDeploymentName)
       yield* counted(
         ignoreNotFound(
-          env.kube.patch(Bindings, bindingNamespace, bindingName, {
-            type: "json",
-            body: [
-              { op: "test", path: `/metadata/finalizers/${index}`, value: FINALIZER },
-              { op: "remove", path: `/metadata/finalizers/${index}` },
-            ],
-          }),
+          env.kube.patch(
+            Bindings,
+            bindingNamespace,
+            bindingName,
+            finalizersPatch(raw, finalizers.filter((f) => f !== FINALIZER)),
+          ),
         ),
       )
       yield* Effect.logInfo("released the binding: its Guacamole access and browser objects are gone")
@@ -241,14 +240,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     let current: KubeObject = raw
     const finalizers = raw.metadata.finalizers ?? []
     if (!finalizers.includes(FINALIZER)) {
-      const ops =
-        raw.metadata.finalizers === undefined
-          ? [{ op: "add", path: "/metadata/finalizers", value: [FINALIZER] }]
-          : [
-              { op: "test", path: "/metadata/finalizers", value: finalizers },
-              { op: "add", path: "/metadata/finalizers/-", value: FINALIZER },
-            ]
-      current = yield* counted(env.kube.patch(Bindings, bindingNamespace, bindingName, { type: "json", body: ops }))
+      current = yield* counted(
+        env.kube.patch(Bindings, bindingNamespace, bindingName, finalizersPatch(raw, [...finalizers, FINALIZER])),
+      )
       env.bindings.observe(current)
     }
 
@@ -342,6 +336,17 @@ const withSecretVersion = <D extends { spec: { template: { metadata: { annotatio
     },
   },
 })
+
+/**
+ * Sets the finalizer list, on the condition that the binding is still the
+ * version we read: another writer's change in between is a 409 Conflict
+ * (retried with a fresh read), never a lost finalizer of theirs.
+ */
+const finalizersPatch = (raw: KubeObject, finalizers: ReadonlyArray<string>) =>
+  ({
+    type: "merge",
+    body: { metadata: { finalizers: finalizers.length > 0 ? finalizers : null, resourceVersion: raw.metadata.resourceVersion } },
+  }) as const
 
 type Counted = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 

@@ -61,10 +61,11 @@ describe("watches", () => {
 })
 
 describe("API errors", () => {
-  test("server errors and throttling on writes are retried until the binding converges", async () => {
+  test("server errors, throttling and conflicts on writes are retried until the binding converges", async () => {
     await settled(h)
     h.api.faults.failNext({ verb: "create", resource: "deployments" }, { code: 500, count: 2 })
     h.api.faults.failNext({ verb: "create", resource: "services" }, { code: 429, count: 1, retryAfterSeconds: 1 })
+    h.api.faults.failNext({ verb: "patch", resource: "analyticsworkspacebindings" }, { code: 409, count: 1 })
     await h.createBinding("flaky-api", spec("wsr", "flaky-api"))
     await h.waitForStatus("flaky-api", "READY", 15_000)
     expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("wsr", "flaky-api"))).toBeDefined()
