@@ -8,7 +8,7 @@
  *   (NAMESPACE, purpose label)        ───┘
  */
 import { randomFillSync } from "node:crypto"
-import { Duration, Effect, Either, Schedule, type Scope } from "effect"
+import { Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
 import { decodeBinding } from "../domain/binding.ts"
 import { bindingKeyOf, DEPLOYMENT_NAME_LABEL, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
 import { deploymentNameFor } from "../domain/naming.ts"
@@ -220,7 +220,9 @@ export const startController = (
           )
         } else {
           const error = result.left
-          const retryIn = queue.addRateLimited(key)
+          const retryAfter =
+            error._tag === "KubeTransient" && Option.isSome(error.retryAfter) ? error.retryAfter.value : undefined
+          const retryIn = queue.addRateLimited(key, retryAfter)
           metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" })
           metrics.reconcileErrors.inc({ controller: CONTROLLER, error: error._tag })
           metrics.queueRetries.inc({ name: CONTROLLER })

@@ -20,8 +20,11 @@ export const defaultBackoff: BackoffPolicy = { base: Duration.millis(500), max: 
 export interface WorkQueue {
   readonly add: (key: string) => void
   readonly addAfter: (key: string, delay: Duration.Duration) => void
-  /** Schedules the key after its next backoff delay, and returns that delay. */
-  readonly addRateLimited: (key: string) => Duration.Duration
+  /**
+   * Schedules the key after its next backoff delay (or `atLeast`, when the
+   * server asked for a longer wait with Retry-After), and returns that delay.
+   */
+  readonly addRateLimited: (key: string, atLeast?: Duration.Duration) => Duration.Duration
   readonly forget: (key: string) => void
   readonly failures: (key: string) => number
   /** Keys waiting to be processed (not counting scheduled ones). */
@@ -79,13 +82,14 @@ export const makeWorkQueue = (
       scheduled.set(key, { at, timer })
     }
 
-    const addRateLimited = (key: string) => {
+    const addRateLimited = (key: string, atLeast?: Duration.Duration) => {
       const n = failureCounts.get(key) ?? 0
       failureCounts.set(key, n + 1)
       const exponential = Duration.toMillis(backoff.base) * 2 ** Math.min(n, 30)
       const capped = Math.min(exponential, Duration.toMillis(backoff.max))
       // Jitter in [50%, 100%] of the delay keeps retries of many keys apart.
-      const delay = Duration.millis(Math.round(capped * (0.5 + random() / 2)))
+      const jittered = Duration.millis(Math.round(capped * (0.5 + random() / 2)))
+      const delay = atLeast ? Duration.max(jittered, atLeast) : jittered
       addAfter(key, delay)
       return delay
     }

@@ -103,6 +103,13 @@ describe("work queue", () => {
     })
   })
 
+  test("a server's Retry-After longer than the backoff is honoured", async () => {
+    await withQueue(async (q) => {
+      expect(Duration.toMillis(q.addRateLimited("ns/a", Duration.seconds(2)))).toBe(2000)
+      expect(Duration.toMillis(q.addRateLimited("ns/a", Duration.millis(1)))).toBe(20)
+    })
+  })
+
   test("jitter keeps a retry between half and all of its backoff", async () => {
     await withQueue(
       async (q) => {
