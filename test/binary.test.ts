@@ -1,0 +1,98 @@
+/**
+ * The shipped artefact: `bun build --compile` gives one executable, and that
+ * executable runs the operator against a cluster and a database (here the
+ * emulator and a test database), configured by the environment alone.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Redacted } from "effect"
+import YAML from "yaml"
+import { Bindings } from "../src/kube/resources.ts"
+import { make as makeKubeClient } from "../src/kube/client.ts"
+import { startEmulator, type Emulator } from "./emulator/index.ts"
+import { loadYaml, projectCrdPath } from "./support/operator.ts"
+import { createTestDatabase, repoRoot, type TestDatabase } from "./support/postgres.ts"
+import { waitFor } from "./support/wait.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "operator-binary-"))
+const binary = join(dir, "awms-guacamole-operator")
+let api: Emulator
+let db: TestDatabase
+
+beforeAll(async () => {
+  const build = Bun.spawnSync(["bun", "build", "--compile", "src/main.ts", "--outfile", binary], {
+    cwd: repoRoot,
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+  if (build.exitCode !== 0) throw new Error(`bun build --compile failed: ${build.stderr.toString()}`)
+  api = await startEmulator({ namespaces: ["default", "guacamole", "jupyterhub"], crds: [loadYaml(projectCrdPath)] })
+  db = await createTestDatabase()
+}, 120_000)
+afterAll(async () => {
+  await api?.stop()
+  await db?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test("the compiled executable answers --version and --help without any configuration", () => {
+  const version = Bun.spawnSync([binary, "--version"], { env: {} })
+  expect(version.exitCode).toBe(0)
+  expect(version.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  const help = Bun.spawnSync([binary, "--help"], { env: {} })
+  expect(help.exitCode).toBe(0)
+  expect(help.stdout.toString()).toContain("--kubeconfig")
+})
+
+test("an invalid configuration stops it with one message naming the setting, and exit status 2", () => {
+  const run = Bun.spawnSync([binary], { env: { DB_USER: "u", DB_PASS: "secret-value", IMAGE_NAME: "i", BROWSER_URL: "nope" } })
+  expect(run.exitCode).toBe(2)
+  const stderr = run.stderr.toString()
+  expect(stderr).toContain("BROWSER_URL")
+  expect(stderr).not.toContain("secret-value")
+})
+
+test("the compiled executable provisions a binding, then stops cleanly on SIGTERM", async () => {
+  const s = db.settings
+  const child = Bun.spawn([binary, "run", "--kubeconfig", api.kubeconfigPath], {
+    env: {
+      DB_HOST: s.host,
+      DB_PORT: String(s.port),
+      DB_NAME: s.database,
+      DB_USER: s.username,
+      DB_PASS: Redacted.value(s.password),
+      DB_SSLMODE: "disable",
+      DB_POOL_MAX: String(s.maxConnections),
+      IMAGE_NAME: "browser:1",
+      BROWSER_URL: "https://jupyter.example",
+      HTTP_PORT: "0",
+    },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+  try {
+    const kube = makeKubeClient(api.kubeConfig())
+    await Effect.runPromise(
+      kube.create(Bindings, "jupyterhub", YAML.parse(`
+apiVersion: xlscsde.nhs.uk/v1
+kind: AnalyticsWorkspaceBinding
+metadata: { name: ws1-alice, namespace: jupyterhub }
+spec: { workspace: ws1, username: alice, expires: "2099-12-31" }
+`)),
+    )
+    await waitFor(() => api.get(Bindings.group, Bindings.plural, "jupyterhub", "ws1-alice")?.status?.statusText === "READY", {
+      timeoutMs: 20_000,
+      message: "the binary to make the binding READY",
+    })
+    expect(api.get("apps", "deployments", "guacamole", "cee3c61f22f5523cab33ca6ab9cfc699")).toBeDefined()
+  } finally {
+    child.kill("SIGTERM")
+  }
+  expect(await child.exited).toBe(0)
+  const logs = await new Response(child.stdout).text()
+  const lines = logs.trim().split("\n").map((l) => JSON.parse(l))
+  expect(lines.some((l) => l.message === "reconciled" && l.annotations?.key === "jupyterhub/ws1-alice")).toBe(true)
+  expect(logs).not.toContain(Redacted.value(s.password))
+}, 60_000)
