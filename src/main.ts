@@ -2,6 +2,7 @@
  * awms-guacamole-operator: entry point of the binary.
  *
  *   awms-guacamole-operator [run] [--kubeconfig PATH]   run the operator
+ *   awms-guacamole-operator check [--kubeconfig PATH]   verify the installation (exit 0 ok, 1 a check failed)
  *   awms-guacamole-operator --help | --version
  *
  * Settings come from the environment (see the README's table); an invalid
@@ -12,15 +13,19 @@ import { ConfigProvider, Effect, Exit, Fiber } from "effect"
 import { formatConfigError, operatorConfig, type OperatorConfig } from "./config.ts"
 import { loggingLayer } from "./logging.ts"
 import { OPERATOR_NAME, runOperator } from "./operator.ts"
+import { runCheckCommand } from "./check.ts"
 import packageJson from "../package.json" with { type: "json" }
 
-const USAGE = `Usage: ${OPERATOR_NAME} [run] [--kubeconfig PATH]
+const USAGE = `Usage: ${OPERATOR_NAME} [run|check] [--kubeconfig PATH]
 
 Watches AnalyticsWorkspaceBindings and keeps, for each, the Guacamole
 database rows and the browser Deployment, Service and Secret in place.
 
 Commands:
   run (default)     run the operator until SIGTERM or SIGINT
+  check             verify the installation with the same settings (database,
+                    schema, API server, CRD, permissions, namespace); exit
+                    status 0 when every check passes, 1 when one fails
 
 Options:
   --kubeconfig PATH  kubeconfig to use (default: KUBECONFIG, ~/.kube/config,
@@ -74,6 +79,13 @@ const main = () => {
     return
   }
   const command = positionals[0] ?? "run"
+  if (command === "check" && positionals.length === 1) {
+    runCheckCommand(values.kubeconfig).then(
+      (code) => process.exit(code),
+      (error) => fail(`check: ${error instanceof Error ? error.message : String(error)}`, 1),
+    )
+    return
+  }
   if (command !== "run" || positionals.length > 1) fail(`unknown command: ${positionals.join(" ")}\n\n${USAGE}`, 2)
 
   const config = loadConfig(values.kubeconfig)
