@@ -85,7 +85,7 @@ const check = (api: Emulator, env: Record<string, string>, token = SA_TOKEN) =>
 
 const byName = (results: ReadonlyArray<CheckResult>) => new Map(results.map((r) => [r.name, r]))
 const statuses = (results: ReadonlyArray<CheckResult>) => Object.fromEntries(results.map((r) => [r.name, r.status]))
-const allOk = (except: Partial<Record<CheckName, "fail" | "skip">> = {}) => ({
+const allOk = (except: Partial<Record<CheckName, "fail" | "skip">> = {}): Record<string, CheckResult["status"]> => ({
   configuration: "ok",
   database: "ok",
   schema: "ok",
