@@ -114,7 +114,7 @@ export const probeLayer = (settings: DbSettings): Layer.Layer<DatabaseProbe | Gu
   Layer.scopedContext(
     Effect.acquireRelease(
       Effect.sync(() => openPool({ ...settings, maxConnections: 1 })),
-      (sql) => Effect.promise(() => sql.end({ timeout: 2 }).catch(() => undefined)),
+      (sql) => Effect.promise(() => sql.end({ timeout: 0.5 }).catch(() => undefined)),
     ).pipe(
       Effect.map((sql) => {
         const db = GuacamoleDbModule.make(sql)

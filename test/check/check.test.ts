@@ -166,6 +166,25 @@ describe("each check fails, naming what is wrong", () => {
     }
   })
 
+  test("a database server that accepts connections but never answers: the check gives up at its deadline", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+    const api = await cluster()
+    try {
+      const results = await Effect.runPromise(
+        runChecks({
+          config: configFrom(envFor(db, { DB_HOST: "127.0.0.1", DB_PORT: String(silent.port) })),
+          kubeconfig: api.kubeConfigFor(SA_TOKEN),
+          timeout: "300 millis",
+        }),
+      )
+      expect(statuses(results)).toEqual(allOk({ database: "fail", schema: "skip" }))
+      expect(byName(results).get("database")!.detail).toBe(`cannot connect to 127.0.0.1:${silent.port}/${db.settings.database}: no answer within 300ms`)
+    } finally {
+      silent.stop(true)
+      await api.stop()
+    }
+  })
+
   test("schema missing: an empty database", async () => {
     const empty = await createTestDatabase({ schema: "none" })
     const api = await cluster()
