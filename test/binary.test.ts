@@ -72,6 +72,17 @@ test("the compiled executable provisions a binding, then stops cleanly on SIGTER
     stdout: "pipe",
     stderr: "pipe",
   })
+  let logs = ""
+  const reading = (async () => {
+    const decoder = new TextDecoder()
+    for await (const chunk of child.stdout) logs += decoder.decode(chunk, { stream: true })
+  })()
+  const reconciledLine = () =>
+    logs
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.message === "reconciled" && l.annotations?.key === "jupyterhub/ws1-alice")
   try {
     const kube = makeKubeClient(api.kubeConfig())
     await Effect.runPromise(
@@ -87,12 +98,14 @@ spec: { workspace: ws1, username: alice, expires: "2099-12-31" }
       message: "the binary to make the binding READY",
     })
     expect(api.get("apps", "deployments", "guacamole", "cee3c61f22f5523cab33ca6ab9cfc699")).toBeDefined()
+    const line = await waitFor(reconciledLine, { message: "a JSON log line for the reconcile" })
+    expect(line.annotations.result).toBe("converged")
+    expect(typeof line.annotations.durationMs).toBe("number")
   } finally {
     child.kill("SIGTERM")
   }
   expect(await child.exited).toBe(0)
-  const logs = await new Response(child.stdout).text()
-  const lines = logs.trim().split("\n").map((l) => JSON.parse(l))
-  expect(lines.some((l) => l.message === "reconciled" && l.annotations?.key === "jupyterhub/ws1-alice")).toBe(true)
+  await reading
+  expect(logs).toContain("SIGTERM: shutting down")
   expect(logs).not.toContain(Redacted.value(s.password))
 }, 60_000)
