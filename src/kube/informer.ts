@@ -37,6 +37,9 @@ export interface InformerStats {
 
 export interface Informer {
   readonly resource: ResourceType
+  /** The namespace watched; undefined: every namespace. */
+  readonly namespace: string | undefined
+  readonly labelSelector: string | undefined
   readonly get: (namespace: string | undefined, name: string) => KubeObject | undefined
   readonly list: () => ReadonlyArray<KubeObject>
   /** Records an object the operator itself just wrote, unless the cache already has a newer one. */
@@ -182,6 +185,8 @@ export const makeInformer = (
 
     return {
       resource,
+      namespace: options.namespace,
+      labelSelector: options.labelSelector,
       get: (namespace, name) => cache.get(keyOf(namespace, name)),
       list: () => [...cache.values()],
       observe: (object) => {

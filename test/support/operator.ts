@@ -179,10 +179,11 @@ export async function settled(h: Harness, timeoutMs = 10_000): Promise<void> {
       if (!controller.ready() || !controller.idle()) return false
       for (const informer of controller.informers) {
         const rt = informer.resource
-        const namespace = rt.kind === "AnalyticsWorkspaceBinding" ? undefined : GUACAMOLE_NAMESPACE
-        const truth = h.api.list(rt.group, rt.plural, namespace).filter((o: any) =>
-          rt.kind === "AnalyticsWorkspaceBinding" ? true : o.metadata.labels?.["xlscsde.nhs.uk/purpose"] === "workspace-client",
-        )
+        // Selectors here are single `key=value` terms.
+        const [labelKey, labelValue] = (informer.labelSelector ?? "").split("=")
+        const truth = h.api
+          .list(rt.group, rt.plural, informer.namespace)
+          .filter((o: any) => !labelKey || o.metadata.labels?.[labelKey] === labelValue)
         const cached = informer.list()
         if (cached.length !== truth.length) return false
         for (const o of truth) {

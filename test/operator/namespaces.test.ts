@@ -1,0 +1,30 @@
+/** WATCH_NAMESPACES: only the listed namespaces' bindings are served, and others' are left alone entirely. */
+import { afterAll, beforeAll, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { Namespaces } from "../../src/kube/resources.ts"
+import { settled, startHarness, type Harness } from "../support/operator.ts"
+
+let h: Harness
+beforeAll(async () => {
+  h = await startHarness({ config: { watchNamespaces: ["jupyterhub"] }, start: false })
+  await Effect.runPromise(
+    h.kube.create(Namespaces, undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name: "elsewhere" } }),
+  )
+  await h.startOperator()
+})
+afterAll(async () => {
+  await h?.close()
+})
+
+test("a binding in a watched namespace is served; one elsewhere gets no status, finalizer or objects", async () => {
+  await h.createBinding("served", { workspace: "ws1", username: "served", expires: "2099-12-31" })
+  await h.createBinding("ignored", { workspace: "ws1", username: "ignored", expires: "2099-12-31" }, "elsewhere")
+  await h.waitForStatus("served", "READY")
+  await settled(h)
+  const ignored = h.binding("ignored", "elsewhere")!
+  expect(ignored.status).toBeUndefined()
+  expect(ignored.metadata.finalizers).toBeUndefined()
+  expect(h.api.list("apps", "deployments", "guacamole")).toHaveLength(1)
+  const watched = h.api.requests.all().filter((r) => r.resource === "analyticsworkspacebindings" && r.verb === "watch")
+  expect(watched.every((r) => r.namespace === "jupyterhub")).toBe(true)
+})
