@@ -22,6 +22,7 @@
 import * as k8s from "@kubernetes/client-node"
 import { ConfigError, ConfigProvider, Duration, Effect, Either, Layer } from "effect"
 import { formatConfigError, operatorConfig, type OperatorConfig } from "./config.ts"
+import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "./domain/desired.ts"
 import { statusFieldsFrom } from "./controller/status-fields.ts"
 import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
@@ -389,8 +390,8 @@ export const checkPermissions = (config: OperatorConfig): Effect.Effect<CheckRes
 // ---------------------------------------------------------------------------
 // 6. The namespace and the browser's ConfigMaps
 
-/** The ConfigMaps every browser container mounts (src/domain/desired.ts). */
-export const browserConfigMaps: ReadonlyArray<string> = ["xlscsde-enterprise-certificate", "firefox-config"]
+/** The ConfigMaps every browser container mounts. */
+export const browserConfigMaps: ReadonlyArray<string> = [CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP]
 
 /** A dry-run create (nothing is stored) answers 404 for a missing namespace: used when namespaces cannot be read. */
 const namespaceByDryRun = (kc: k8s.KubeConfig, namespace: string): Effect.Effect<boolean | undefined> =>
