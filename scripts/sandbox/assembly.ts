@@ -242,7 +242,30 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     mkdirSync(dirname(options.kubeconfig), { recursive: true })
     mkdirSync(dirname(options.logFile), { recursive: true })
 
-    // 1. The Guacamole database.
+    // 1. The Kubernetes API emulator, with namespaces and deploy/'s CRDs (first: a busy port fails fast).
+    progress("starting the Kubernetes API emulator")
+    let emulator: Emulator
+    try {
+      emulator = await startEmulator({
+        port: options.port,
+        kubeconfigPath: options.kubeconfig,
+        namespaces: ["default", GUACAMOLE_NAMESPACE, BINDING_NAMESPACE],
+        crds: deployCrds(),
+        workloads: { enabled: true, delayMs: POD_START_DELAY_MS },
+      })
+    } catch (e) {
+      if (portInUse(e)) {
+        throw new SandboxError(
+          `port ${options.port} is in use (another sandbox?): choose another with --port N, or --port 0 for a free one`,
+        )
+      }
+      throw e
+    }
+    const em = emulator
+    cleanups.push(() => em.stop())
+    rewriteKubeconfigNamespace(options.kubeconfig, BINDING_NAMESPACE)
+
+    // 2. The Guacamole database.
     let dbSettings: DbSettings
     let embedded: EmbeddedPostgres | undefined
     let schemaCreated = false
@@ -272,29 +295,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       }
       if (schemaCreated) progress("created the Guacamole schema (its tables were absent)")
     }
-
-    // 2. The Kubernetes API emulator, with namespaces and deploy/'s CRDs.
-    progress("starting the Kubernetes API emulator")
-    let emulator: Emulator
-    try {
-      emulator = await startEmulator({
-        port: options.port,
-        kubeconfigPath: options.kubeconfig,
-        namespaces: ["default", GUACAMOLE_NAMESPACE, BINDING_NAMESPACE],
-        crds: deployCrds(),
-        workloads: { enabled: true, delayMs: POD_START_DELAY_MS },
-      })
-    } catch (e) {
-      if (portInUse(e)) {
-        throw new SandboxError(
-          `port ${options.port} is in use (another sandbox?): choose another with --port N, or --port 0 for a free one`,
-        )
-      }
-      throw e
-    }
-    const em = emulator
-    cleanups.push(() => em.stop())
-    rewriteKubeconfigNamespace(options.kubeconfig, BINDING_NAMESPACE)
 
     const kc = new KubeConfig()
     kc.loadFromFile(options.kubeconfig)
