@@ -9,6 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as k8s from "@kubernetes/client-node"
 import { spawnSandbox, type SandboxProcess } from "../../scripts/sandbox/process.ts"
+import { createTestDatabase, testWithRealPostgres } from "../support/postgres.ts"
 
 const GROUP = "xlscsde.nhs.uk"
 const PLURAL = "analyticsworkspacebindings"
@@ -127,6 +128,25 @@ describe("bun run sandbox", () => {
     expect(configMaps.items.map((c) => c.metadata?.name).sort()).toEqual(["firefox-config", "xlscsde-enterprise-certificate"])
     sandbox.kill("SIGTERM")
     expect(await sandbox.exited).toBe(0)
+  }, 30_000)
+
+  testWithRealPostgres("--database-url: the schema is created in an empty database and the examples reach READY", async () => {
+    const dir = tempDir()
+    const db = await createTestDatabase({ schema: "none" })
+    try {
+      const sandbox = (running = spawnSandbox(["--port", "0", "--database-url", db.url, "--kubeconfig", join(dir, "kubeconfig")]))
+      await sandbox.waitForReady(60_000)
+      expect(sandbox.lines).toContain("sandbox: created the Guacamole schema (its tables were absent)")
+      const rows = await db.sql`SELECT name FROM guacamole_entity WHERE type = 'USER' ORDER BY name`
+      expect(rows.map((r) => r.name)).toEqual(["ws1@alice", "ws1@bob@example.org"])
+      // The password of the URL is never shown.
+      const password = new URL(db.url).password
+      if (password) expect([...sandbox.lines, ...sandbox.errorLines].some((l) => l.includes(password))).toBe(false)
+      sandbox.kill("SIGTERM")
+      expect(await sandbox.exited).toBe(0)
+    } finally {
+      await db.close()
+    }
   }, 30_000)
 
   test("a busy --port is refused with a message naming the option, before anything else starts", async () => {

@@ -1,0 +1,116 @@
+/**
+ * The sandbox's parts without a child process: the table a person reads, the
+ * configuration read through the production Config, and `--database-url`'s
+ * schema handling on an existing database.
+ */
+import { afterEach, describe, expect, test } from "bun:test"
+import { Redacted } from "effect"
+import {
+  ensureGuacamoleSchema,
+  loadSandboxConfig,
+  sandboxEnvironment,
+  SandboxError,
+} from "../../scripts/sandbox/assembly.ts"
+import { parseSandboxArgs, UsageError } from "../../scripts/sandbox/args.ts"
+import { plainLine, renderTable, type BindingRow } from "../../scripts/sandbox/table.ts"
+import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
+
+const row = (over: Partial<BindingRow>): BindingRow => ({
+  namespace: "jupyterhub",
+  name: "ws1-alice",
+  user: "alice",
+  workspace: "ws1",
+  status: "READY",
+  deployment: "cee3c61f22f5523cab33ca6ab9cfc699",
+  ready: { ready: 0, desired: 0 },
+  connection: true,
+  ...over,
+})
+
+describe("the live table", () => {
+  test("one aligned row per binding under the column names", () => {
+    const text = renderTable([
+      row({}),
+      row({ name: "ws1-bob", user: "bob@example.org", ready: { ready: 1, desired: 1 }, connection: false }),
+    ])
+    expect(text.split("\n")).toEqual([
+      "BINDING                USER              WORKSPACE   STATUS   READY   CONNECTION",
+      "jupyterhub/ws1-alice   alice             ws1         READY    0/0     yes",
+      "jupyterhub/ws1-bob     bob@example.org   ws1         READY    1/1     no",
+    ])
+  })
+
+  test("a binding without a Deployment yet, and an unknown connection", () => {
+    expect(plainLine(row({ status: "PROVISIONING", deployment: undefined, ready: undefined, connection: undefined }))).toBe(
+      "binding jupyterhub/ws1-alice: PROVISIONING, - ready, connection ?",
+    )
+    expect(renderTable([])).toContain("(no bindings)")
+  })
+})
+
+describe("arguments", () => {
+  test("defaults: the fixed port, .sandbox/kubeconfig, the log beside it, examples on", () => {
+    const a = parseSandboxArgs([], "/home/me/operator")
+    expect(a).toMatchObject({
+      port: 16443,
+      kubeconfig: "/home/me/operator/.sandbox/kubeconfig",
+      logFile: "/home/me/operator/.sandbox/operator.log",
+      examples: true,
+      metricsPort: 0,
+      databaseUrl: undefined,
+    })
+  })
+
+  test("an unknown option or an empty --database-url is a usage error", () => {
+    expect(() => parseSandboxArgs(["--databse-url", "x"])).toThrow(UsageError)
+    expect(() => parseSandboxArgs(["--database-url", " "])).toThrow("--database-url must not be empty")
+  })
+})
+
+describe("configuration", () => {
+  test("read through the production Config from the environment the sandbox sets", () => {
+    const env = sandboxEnvironment(
+      { host: "127.0.0.1", port: 5433, database: "guac", username: "guacamole@server", password: Redacted.make("s3cret"), sslmode: "disable", maxConnections: 5 },
+      { kubeconfig: "/tmp/kc", metricsPort: 0, poolMax: 1 },
+    )
+    expect([...env.keys()].some((k) => k === "DB_PASS")).toBe(false)
+    const config = loadSandboxConfig(env, "s3cret")
+    expect(config.db).toMatchObject({ host: "127.0.0.1", port: 5433, database: "guac", username: "guacamole@server", sslmode: "disable", maxConnections: 1 })
+    expect(Redacted.value(config.db.password)).toBe("s3cret")
+    expect(config.workload.namespace).toBe("guacamole")
+    expect(config).toMatchObject({ logFormat: "json", httpPort: 0, kubeconfig: "/tmp/kc", watchNamespaces: [] })
+  })
+})
+
+describe("--database-url: the Guacamole schema", () => {
+  let db: TestDatabase | undefined
+  afterEach(async () => {
+    await db?.close()
+    db = undefined
+  })
+
+  test("is created in a database without it", async () => {
+    db = await createTestDatabase({ schema: "none" })
+    expect(await ensureGuacamoleSchema(db.sql)).toBe(true)
+    const [count] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM guacamole_connection_group`
+    expect(count?.n).toBe(0)
+  })
+
+  test("is left alone, rows and all, where it exists", async () => {
+    db = await createTestDatabase({ schema: "project" })
+    await db.sql`INSERT INTO guacamole_connection_group (connection_group_name) VALUES ('kept')`
+    expect(await ensureGuacamoleSchema(db.sql)).toBe(false)
+    const rows = await db.sql`SELECT connection_group_name FROM guacamole_connection_group`
+    expect(rows.map((r) => r.connection_group_name)).toEqual(["kept"])
+  })
+
+  test("a partial schema is refused, naming what is missing, and nothing is dropped", async () => {
+    db = await createTestDatabase({ schema: "project" })
+    await db.sql`DROP TABLE guacamole_connection_permission`
+    const error = await ensureGuacamoleSchema(db.sql).catch((e) => e)
+    expect(error).toBeInstanceOf(SandboxError)
+    expect(error.message).toContain("missing: guacamole_connection_permission")
+    const [found] = await db.sql<{ present: boolean }[]>`SELECT to_regclass('guacamole_connection') IS NOT NULL AS present`
+    expect(found?.present).toBe(true)
+  })
+})
