@@ -13,6 +13,7 @@ import { ConfigProvider, Console, Effect, Exit, Layer, Redacted, Scope } from "e
 import postgres from "postgres"
 import YAML from "yaml"
 import { formatConfigError, operatorConfig, type OperatorConfig } from "../../src/config.ts"
+import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "../../src/domain/desired.ts"
 import { requiredTables } from "../../src/guacamole/db.ts"
 import { poolOptions } from "../../src/guacamole/pool.ts"
 import { dbSettingsFromUrl, describeDbSettings, type DbSettings } from "../../src/guacamole/settings.ts"
@@ -116,7 +117,7 @@ export const browserConfigMaps = (namespace: string): KubernetesObject[] => [
   {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: "xlscsde-enterprise-certificate", namespace, labels: { "app.kubernetes.io/part-of": "sandbox" } },
+    metadata: { name: CERTIFICATE_CONFIGMAP, namespace, labels: { "app.kubernetes.io/part-of": "sandbox" } },
     data: {
       "README.txt": "The sandbox has no enterprise certificate authority; a cluster puts its CA certificates here.\n",
     },
@@ -124,7 +125,7 @@ export const browserConfigMaps = (namespace: string): KubernetesObject[] => [
   {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: "firefox-config", namespace, labels: { "app.kubernetes.io/part-of": "sandbox" } },
+    metadata: { name: FIREFOX_CONFIGMAP, namespace, labels: { "app.kubernetes.io/part-of": "sandbox" } },
     data: {
       "policies.json":
         JSON.stringify(
