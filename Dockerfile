@@ -10,8 +10,9 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN bun build --compile --minify --sourcemap src/main.ts --outfile /out/awms-guacamole-operator
 
-# glibc and libstdc++, nothing else: no shell, no package manager.
-FROM gcr.io/distroless/cc-debian12:nonroot
+# The executable links only glibc (ldd: libc, libpthread, libdl, libm), so the
+# base is distroless "base": glibc, CA certificates, tzdata; no shell, no package manager.
+FROM gcr.io/distroless/base-debian12:nonroot
 COPY --from=build /out/awms-guacamole-operator /usr/local/bin/awms-guacamole-operator
 USER 65532:65532
 EXPOSE 8080

@@ -82,6 +82,7 @@ out(
     `sandbox: Guacamole database         ${s.databaseDescription}${s.embeddedDatabase ? " (embedded PGlite)" : ""}`,
     `sandbox: operator health/metrics    ${s.operator.http.url}/readyz  ${s.operator.http.url}/metrics`,
     `sandbox: operator log               ${shortPath(s.logFile)}`,
+    `sandbox: check the installation     (set -a; . ${shortPath(s.envFile)}; bun run src/main.ts check)`,
     `sandbox: reconciled in ${seconds} s`,
     "",
   ].join("\n"),

@@ -32,7 +32,7 @@ export const PURPOSE_LABEL = "xlscsde.nhs.uk/purpose"
 export const PURPOSE = "workspace-client"
 
 /** The sandbox's stand-ins for the browser container and the private JupyterHub. */
-export const SANDBOX_IMAGE = "ghcr.io/lsc-sde/firefox-vnc:sandbox"
+export const SANDBOX_IMAGE = "lsc-sde/firefox-vnc:sandbox"
 export const SANDBOX_BROWSER_URL = "https://jupyter.sandbox.invalid/"
 
 /** How long the simulated deployment controller takes to make a Deployment's pods ready. */
@@ -78,6 +78,8 @@ export interface Sandbox {
   /** The bindings applied from deploy/examples/. */
   readonly examples: ReadonlyArray<BindingRef>
   readonly logFile: string
+  /** The operator's environment as a shell file (KUBECONFIG and DB_PASS included). */
+  readonly envFile: string
   /** The operator has caught up: caches at the API server's resourceVersions, queue empty, nothing running. */
   isSettled(): boolean
   /** The operator is doing no work at this instant (so it sends nothing to the database). */
@@ -169,6 +171,12 @@ export const sandboxEnvironment = (
   if (opts.poolMax !== undefined) env.set("DB_POOL_MAX", String(opts.poolMax))
   return env
 }
+
+/** `NAME='value'` lines, single-quoted for a POSIX shell. */
+export const environmentFile = (env: ReadonlyMap<string, string>, dbPassword: string): string =>
+  [...env, ["DB_PASS", dbPassword] as const]
+    .map(([name, value]) => `${name}='${value.replaceAll("'", `'\\''`)}'`)
+    .join("\n") + "\n"
 
 /** Reads the OperatorConfig from `env` (plus DB_PASS, kept out of the map that may be shown). */
 export const loadSandboxConfig = (env: ReadonlyMap<string, string>, dbPassword: string): OperatorConfig => {
@@ -310,6 +318,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       poolMax: embedded ? 1 : undefined,
     })
     const config = loadSandboxConfig(env, Redacted.value(dbSettings.password))
+    // The same settings as a file a shell can source, to run `check` against the sandbox (mode 0600: it holds DB_PASS).
+    const envFile = join(dirname(options.kubeconfig), "operator.env")
+    writeFileSync(envFile, environmentFile(env, Redacted.value(dbSettings.password)), { mode: 0o600 })
 
     const log = createWriteStream(options.logFile, { flags: "w" })
     cleanups.push(() => new Promise<void>((done) => log.end(done)))
@@ -368,6 +379,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       schemaCreated,
       examples,
       logFile: options.logFile,
+      envFile,
       isSettled,
       isQuiet,
       async waitUntilReady(timeoutMs = 60_000) {

@@ -69,7 +69,7 @@ const envFor = (db: TestDatabase, overrides: Record<string, string | undefined> 
     DB_USER: db.settings.username,
     DB_PASS: passwordOf(db),
     DB_SSLMODE: db.settings.sslmode,
-    IMAGE_NAME: "ghcr.io/lsc-sde/browser:1.0",
+    IMAGE_NAME: "lsc-sde/browser:1.0",
     BROWSER_URL: "https://jupyter.example.test",
     NAMESPACE,
     ...overrides,

@@ -126,6 +126,21 @@ describe("bun run sandbox", () => {
     const core = kc.makeApiClient(k8s.CoreV1Api)
     const configMaps = await core.listNamespacedConfigMap({ namespace: "guacamole" })
     expect(configMaps.items.map((c) => c.metadata?.name).sort()).toEqual(["firefox-config", "xlscsde-enterprise-certificate"])
+
+    // The operator's `check`, with the settings the sandbox wrote for it, passes.
+    const envText = await Bun.file(join(dir, "operator.env")).text()
+    const env = Object.fromEntries(
+      envText
+        .trim()
+        .split("\n")
+        .map((line) => /^([A-Z_]+)='(.*)'$/.exec(line)!)
+        .map((m) => [m[1]!, m[2]!.replaceAll(`'\\''`, "'")]),
+    )
+    expect(env.KUBECONFIG).toBe(kubeconfigPath)
+    const check = Bun.spawnSync(["bun", "run", "src/main.ts", "check"], { env: { PATH: process.env.PATH, ...env } })
+    expect(check.stdout.toString()).toContain("all 7 checks passed")
+    expect(check.exitCode).toBe(0)
+
     sandbox.kill("SIGTERM")
     expect(await sandbox.exited).toBe(0)
   }, 30_000)
