@@ -10,10 +10,9 @@
  */
 import { parseArgs } from "node:util"
 import { readFileSync } from "node:fs"
-import { Effect, Redacted } from "effect"
+import { Redacted } from "effect"
 import { deploymentNameFor } from "../src/domain/naming.ts"
-import { Bindings } from "../src/kube/resources.ts"
-import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness } from "../test/support/operator.ts"
+import { GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness } from "../test/support/operator.ts"
 import { usingRealPostgres } from "../test/support/postgres.ts"
 import { waitFor } from "../test/support/wait.ts"
 
@@ -72,9 +71,7 @@ for (let i = 0; i < S; i++) {
   const name = names[i]!
   const d = deploymentNameFor(`ws${i % W}`, `user${i}`)
   const t0 = performance.now()
-  await Effect.runPromise(
-    h.kube.patch(Bindings, BINDING_NAMESPACE, name, { type: "json", body: [{ op: "replace", path: "/spec/replicas", value: 1 }] }),
-  )
+  await patchReplicasAsKeycloak(h, name, 1)
   await waitFor(() => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)?.spec.replicas === 1, { intervalMs: 1, timeoutMs: 30_000 })
   latencies.push(performance.now() - t0)
 }

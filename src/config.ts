@@ -136,7 +136,6 @@ export const settingsTable: ReadonlyArray<SettingDoc> = [
 
 const show = (raw: string): string => JSON.stringify(raw.length > 60 ? raw.slice(0, 60) + "…" : raw)
 
-const invalid = (message: string) => Either.left(ConfigError.InvalidData([], message))
 const missing = () => Either.left(ConfigError.MissingData([], "is not set"))
 
 /**

@@ -21,15 +21,14 @@ import { loggingLayer } from "../../src/logging.ts"
 import { runOperator, type OperatorHandle } from "../../src/operator.ts"
 import { startEmulator, type Emulator } from "../../test/emulator/index.ts"
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../test/support/pglite-server.ts"
+import { isSettled as settledNow } from "../../test/support/settled.ts"
+import { GROUP as BINDING_GROUP, PLURAL as BINDING_PLURAL } from "../../src/domain/binding.ts"
 
 export const repoRoot = resolve(import.meta.dir, "../..")
 
 export const GUACAMOLE_NAMESPACE = "guacamole"
 export const BINDING_NAMESPACE = "jupyterhub"
-export const BINDING_GROUP = "xlscsde.nhs.uk"
-export const BINDING_PLURAL = "analyticsworkspacebindings"
-export const PURPOSE_LABEL = "xlscsde.nhs.uk/purpose"
-export const PURPOSE = "workspace-client"
+export { GROUP as BINDING_GROUP, PLURAL as BINDING_PLURAL } from "../../src/domain/binding.ts"
 
 /** The sandbox's stand-ins for the browser container and the private JupyterHub. */
 export const SANDBOX_IMAGE = "lsc-sde/firefox-vnc:sandbox"
@@ -344,24 +343,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     }
 
     const isQuiet = () => operator.controller.ready() && operator.controller.idle()
-    const isSettled = () => {
-      const { controller } = operator
-      if (!controller.ready() || !controller.idle()) return false
-      for (const informer of controller.informers) {
-        const rt = informer.resource
-        const isBinding = rt.kind === "AnalyticsWorkspaceBinding"
-        const truth = emulator
-          .list(rt.group, rt.plural, isBinding ? undefined : GUACAMOLE_NAMESPACE)
-          .filter((o: any) => isBinding || o.metadata.labels?.[PURPOSE_LABEL] === PURPOSE)
-        if (informer.list().length !== truth.length) return false
-        for (const o of truth) {
-          if (informer.get(o.metadata.namespace, o.metadata.name)?.metadata.resourceVersion !== o.metadata.resourceVersion) {
-            return false
-          }
-        }
-      }
-      return controller.idle()
-    }
+    const isSettled = () => settledNow(operator.controller, emulator)
     const examplesReady = () =>
       examples.every(
         (b) => emulator.get(BINDING_GROUP, BINDING_PLURAL, b.namespace, b.name)?.status?.statusText === "READY",

@@ -8,7 +8,7 @@
  */
 import * as k8s from "@kubernetes/client-node"
 import { Context, Effect, Layer } from "effect"
-import { fromUnknown, KubeGone, KubeTransient, type KubeError } from "./errors.ts"
+import { fromUnknown, KubeGone, type KubeError } from "./errors.ts"
 import { collectionPath, type ResourceType } from "./resources.ts"
 
 export type KubeObject = {

@@ -10,7 +10,7 @@ import * as k8s from "@kubernetes/client-node"
 import { Effect } from "effect"
 import YAML from "yaml"
 import { Bindings, Deployments } from "../../src/kube/resources.ts"
-import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, startHarness, type Harness } from "../support/operator.ts"
 import { repoRoot } from "../support/postgres.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -40,9 +40,7 @@ describe("the operator under RBAC with deploy/rbac.yaml", () => {
     expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentName)?.spec.replicas).toBe(0)
 
     // As the sign-in flow does: a JSON patch of spec.replicas.
-    await Effect.runPromise(
-      h.kube.patch(Bindings, BINDING_NAMESPACE, "alice-ws1", { type: "json", body: [{ op: "replace", path: "/spec/replicas", value: 1 }] }),
-    )
+    await patchReplicasAsKeycloak(h, "alice-ws1", 1)
     await waitFor(() => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentName)?.spec.replicas === 1, {
       message: "the browser Deployment to be scaled to 1",
     })

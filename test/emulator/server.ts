@@ -4,7 +4,7 @@
  * Every resource request goes through `handle`, which is where an
  * authentication/authorisation step belongs.
  */
-import { Api, PATCH_TYPES, type Target } from "./api.ts"
+import { Api, type Target } from "./api.ts"
 import { ApiError, Errors } from "./errors.ts"
 import type { Faults, RequestAttributes, RequestLog } from "./faults.ts"
 import type { ResourceType } from "./registry.ts"

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { requiredTables } from "../../src/guacamole/db.ts"
 import { Bindings } from "../../src/kube/resources.ts"
-import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
 
 let h: Harness
@@ -39,12 +39,7 @@ describe("the cost of a change", () => {
   test("Keycloak's replicas patch costs exactly one Deployment patch and no SQL write", async () => {
     const before = await rowVersions()
     h.api.requests.clear()
-    await Effect.runPromise(
-      h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-alice", {
-        type: "json",
-        body: [{ op: "replace", path: "/spec/replicas", value: 1 }],
-      }),
-    )
+    await patchReplicasAsKeycloak(h, "ws1-alice", 1)
     const name = deploymentNameFor("ws1", "alice")
     await waitFor(() => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, name)?.spec.replicas === 1, {
       message: "the Deployment to be scaled to 1",

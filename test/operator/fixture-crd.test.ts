@@ -5,9 +5,7 @@
  * and must not loop rewriting a pruned field.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { Effect } from "effect"
-import { Bindings } from "../../src/kube/resources.ts"
-import { BINDING_NAMESPACE, fixtureCrdPath, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
+import { fixtureCrdPath, patchReplicasAsKeycloak, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 
 const describeWithFixture = fixtureCrdPath ? describe : describe.skip
 if (!fixtureCrdPath) console.warn("skipped: the fixture CRD tests need ../shared/fixtures/crds (absent)")
@@ -41,12 +39,7 @@ describeWithFixture("with the field's binding CRD", () => {
   })
 
   test("Keycloak's replicas patch scales the browser", async () => {
-    await Effect.runPromise(
-      h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-alice", {
-        type: "json",
-        body: [{ op: "replace", path: "/spec/replicas", value: 1 }],
-      }),
-    )
+    await patchReplicasAsKeycloak(h, "ws1-alice", 1)
     await settled(h)
     const d = h.api.list("apps", "deployments", "guacamole").find((o: any) => o.metadata.name === h.binding("ws1-alice")!.status.deploymentName)
     expect(d.spec.replicas).toBe(1)

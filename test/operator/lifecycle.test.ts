@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { Bindings, Secrets } from "../../src/kube/resources.ts"
-import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
 
 let h: Harness
@@ -74,12 +74,7 @@ describe("expiry", () => {
   })
 
   test("Keycloak cannot start the browser of an expired binding", async () => {
-    await Effect.runPromise(
-      h.kube.patch(Bindings, BINDING_NAMESPACE, "old", {
-        type: "json",
-        body: [{ op: "replace", path: "/spec/replicas", value: 1 }],
-      }),
-    )
+    await patchReplicasAsKeycloak(h, "old", 1)
     await settled(h)
     expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old")).spec.replicas).toBe(0)
   })

@@ -3,7 +3,7 @@
  * Events or status — not in normal operation and not in failures.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { Effect, Redacted } from "effect"
+import { Redacted } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"

@@ -14,6 +14,7 @@ import { Bindings } from "../../src/kube/resources.ts"
 import { runOperator, type OperatorHandle, type OperatorOptions } from "../../src/operator.ts"
 import { startEmulator, type Emulator, type EmulatorOptions } from "../emulator/index.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "./postgres.ts"
+import { isSettled } from "./settled.ts"
 import { waitFor } from "./wait.ts"
 
 export const GUACAMOLE_NAMESPACE = "guacamole"
@@ -173,28 +174,7 @@ export const secretValue = (r: Redacted.Redacted<string>) => Redacted.value(r)
  * queue is empty with no reconcile running.
  */
 export async function settled(h: Harness, timeoutMs = 10_000): Promise<void> {
-  await waitFor(
-    () => {
-      const { controller } = h.operator()
-      if (!controller.ready() || !controller.idle()) return false
-      for (const informer of controller.informers) {
-        const rt = informer.resource
-        // Selectors here are single `key=value` terms.
-        const [labelKey, labelValue] = (informer.labelSelector ?? "").split("=")
-        const truth = h.api
-          .list(rt.group, rt.plural, informer.namespace)
-          .filter((o: any) => !labelKey || o.metadata.labels?.[labelKey] === labelValue)
-        const cached = informer.list()
-        if (cached.length !== truth.length) return false
-        for (const o of truth) {
-          const c = informer.get(o.metadata.namespace, o.metadata.name)
-          if (c?.metadata.resourceVersion !== o.metadata.resourceVersion) return false
-        }
-      }
-      return controller.idle()
-    },
-    { timeoutMs, message: "the operator to settle" },
-  )
+  await waitFor(() => isSettled(h.operator().controller, h.api), { timeoutMs, message: "the operator to settle" })
 }
 
 /** The API writes the operator makes when it reconciles every binding again from a settled state. */
@@ -205,3 +185,12 @@ export async function writesDuringResync(h: Harness) {
   await settled(h)
   return h.api.requests.writes()
 }
+
+/** What Keycloak sends when a researcher signs in (1) or signs in elsewhere (0): a JSON patch of spec.replicas. */
+export const patchReplicasAsKeycloak = (h: Pick<Harness, "kube">, name: string, replicas: number, namespace = BINDING_NAMESPACE) =>
+  Effect.runPromise(
+    h.kube.patch(Bindings, namespace, name, {
+      type: "json",
+      body: [{ op: "replace", path: "/spec/replicas", value: replicas }],
+    }),
+  )
