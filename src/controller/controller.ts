@@ -263,21 +263,33 @@ export const startController = (
       ),
     )
 
-    // Keep the status gauge current.
-    yield* Effect.forkScoped(
-      Effect.sync(() => {
-        const counts = new Map<string, number>()
-        for (const informer of bindingInformers) {
-          for (const o of informer.list()) {
-            const status = String(o.status?.statusText ?? "PROVISIONING")
-            counts.set(status, (counts.get(status) ?? 0) + 1)
-          }
+    // Keep the gauges current, and count watch restarts from the informers' statistics.
+    const seenRestarts = new Map<Informer, { idle: number; gone: number; error: number }>()
+    const countRestarts = () => {
+      for (const informer of informers) {
+        const seen = seenRestarts.get(informer) ?? { idle: 0, gone: 0, error: 0 }
+        const now = { idle: informer.stats.idleRestarts, gone: informer.stats.gone, error: informer.stats.failures }
+        for (const cause of ["idle", "gone", "error"] as const) {
+          const delta = now[cause] - seen[cause]
+          const resource = informer.namespace ? `${informer.resource.id} in ${informer.namespace}` : informer.resource.id
+          if (delta > 0) metrics.watchRestarts.inc({ resource, cause }, delta)
         }
-        metrics.bindings.reset()
-        for (const [status, n] of counts) metrics.bindings.set({ status }, n)
-        metrics.queueDepth.set({ name: CONTROLLER }, queue.depth())
-      }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(5)))),
-    )
+        seenRestarts.set(informer, now)
+      }
+    }
+    metrics.onScrape.push(() => {
+      countRestarts()
+      const counts = new Map<string, number>()
+      for (const informer of bindingInformers) {
+        for (const o of informer.list()) {
+          const status = String(o.status?.statusText ?? "PROVISIONING")
+          counts.set(status, (counts.get(status) ?? 0) + 1)
+        }
+      }
+      metrics.bindings.reset()
+      for (const [status, n] of counts) metrics.bindings.set({ status }, n)
+      metrics.queueDepth.set({ name: CONTROLLER }, queue.depth())
+    })
 
     return {
       ready: () => isReady,

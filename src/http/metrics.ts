@@ -17,13 +17,23 @@ export interface Metrics {
   readonly kubeWrites: Counter<"controller">
   readonly watchRestarts: Counter<"resource" | "cause">
   readonly bindings: Gauge<"status">
+  /** Called at every scrape, before the metrics are rendered: gauges and counters derived from live state. */
+  readonly onScrape: Array<() => void>
+}
+
+/** The exposition text, after refreshing what is derived from live state. */
+export const scrape = (metrics: Metrics): Promise<string> => {
+  for (const refresh of metrics.onScrape) refresh()
+  return metrics.registry.metrics()
 }
 
 export const makeMetrics = (options: { defaultMetrics?: boolean } = {}): Metrics => {
   const registry = new Registry()
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry })
   const registers = [registry]
+  const onScrape: Array<() => void> = []
   return {
+    onScrape,
     registry,
     reconcileTotal: new Counter({
       name: "controller_runtime_reconcile_total",

@@ -3,7 +3,7 @@
  * caches are full and the database answers), /metrics (Prometheus).
  */
 import { Effect, type Scope } from "effect"
-import type { Metrics } from "./metrics.ts"
+import { scrape, type Metrics } from "./metrics.ts"
 
 export interface HttpEndpoints {
   readonly port: number
@@ -38,7 +38,7 @@ export const serveHttp = (options: HttpOptions): Effect.Effect<HttpEndpoints, Er
                   : new Response(`not ready: ${reason}\n`, { status: 503 })
               }
               case "/metrics":
-                return new Response(await options.metrics.registry.metrics(), {
+                return new Response(await scrape(options.metrics), {
                   headers: { "content-type": options.metrics.registry.contentType },
                 })
               default:

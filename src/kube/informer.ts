@@ -11,7 +11,7 @@
  *   with the cache are delivered as ADDED/MODIFIED/DELETED;
  * - any other failure is retried with capped exponential backoff and jitter.
  */
-import { Deferred, Duration, Effect, Schedule, type Scope } from "effect"
+import { Deferred, Duration, Effect, Runtime, Schedule, type Scope } from "effect"
 import { KubeClient, type KubeObject } from "./client.ts"
 import type { ResourceType } from "./resources.ts"
 
@@ -81,11 +81,14 @@ export const makeInformer = (
     let isSynced = false
     const label = options.namespace ? `${resource.id} in ${options.namespace}` : resource.id
 
+    // Handlers run synchronously inside the watch callback; a throwing one is logged
+    // with the operator's own logger (this runtime) and does not stop the informer.
+    const runtime = yield* Effect.runtime<never>()
     const deliver = (type: ChangeType, object: KubeObject, previous: KubeObject | undefined) => {
       try {
         onChange(type, object, previous)
       } catch (error) {
-        Effect.runFork(Effect.logError("informer change handler failed", error))
+        Runtime.runFork(runtime)(Effect.logError(`change handler of ${label} failed`, error))
       }
     }
 

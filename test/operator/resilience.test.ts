@@ -38,6 +38,8 @@ describe("watches", () => {
     await h.waitForStatus("after-stall", "READY", 15_000)
     const restarts = h.operator().controller.informers.reduce((n, i) => n + i.stats.idleRestarts, 0)
     expect(restarts).toBeGreaterThan(0)
+    const metrics = await (await fetch(`${h.operator().http.url}/metrics`)).text()
+    expect(metrics).toMatch(/awms_watch_restarts_total\{resource="analyticsworkspacebindings.xlscsde.nhs.uk",cause="idle"\} [1-9]/)
   })
 
   test("history expired while disconnected (410 Gone): the operator lists again and misses nothing", async () => {
