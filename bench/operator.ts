@@ -99,6 +99,8 @@ console.log(`restart over ${N} converged bindings: settled in ${ms(performance.n
 
 // ---- memory of the operator as its own process -------------------------------------------
 await h.stopOperator()
+// The in-process operator's watches are closed before the new process opens its own.
+await waitFor(() => h.api.openWatches() === 0, { timeoutMs: 30_000, message: "the stopped operator's watches to close" })
 const db = h.config.db
 const child = Bun.spawn(["bun", "run", "src/main.ts", "--kubeconfig", h.api.kubeconfigPath], {
   env: {
@@ -121,20 +123,24 @@ const child = Bun.spawn(["bun", "run", "src/main.ts", "--kubeconfig", h.api.kube
 })
 const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8")
 const kib = (field: string) => Number(/\d+/.exec(status().split("\n").find((l) => l.startsWith(field)) ?? "0")?.[0] ?? 0) * 1024
-const more = Array.from({ length: N }, (_, i) => `m${i}`)
-const watchesBefore = h.api.openWatches()
-await waitFor(() => h.api.openWatches() >= watchesBefore + 4, { timeoutMs: 30_000 })
-await waitFor(() => h.api.requests.all().length > 0 && kib("VmRSS:") > 0)
-const baseline = kib("VmRSS:")
-// The operator process is up once it has taken over the converged bindings; then N more arrive.
-await Promise.all(
-  more.map((name, i) => h.createBinding(name, { workspace: `ws${i % W}`, username: `more${i}`, expires: "2099-12-31" })),
-)
-await waitFor(() => more.every((n) => h.binding(n)?.status?.statusText === "READY"), { timeoutMs: 300_000 })
-console.log(`\noperator process (bun run src/main.ts) holding ${2 * N} bindings:`)
-console.log(`  resident ${mib(kib("VmRSS:"))}, peak ${mib(kib("VmHWM:"))}; at start (${N} converged bindings) ${mib(baseline)}`)
-child.kill("SIGTERM")
-console.log(`  exit on SIGTERM: ${await child.exited}`)
+try {
+  const more = Array.from({ length: N }, (_, i) => `m${i}`)
+  await waitFor(() => h.api.openWatches() >= 4, { timeoutMs: 30_000, message: "the operator process to watch" })
+  const baseline = kib("VmRSS:")
+  // The operator process is up once it watches; then N more bindings arrive.
+  await Promise.all(
+    more.map((name, i) => h.createBinding(name, { workspace: `ws${i % W}`, username: `more${i}`, expires: "2099-12-31" })),
+  )
+  await waitFor(() => more.every((n) => h.binding(n)?.status?.statusText === "READY"), {
+    timeoutMs: 300_000,
+    message: "the operator process to make the new bindings READY",
+  })
+  console.log(`\noperator process (bun run src/main.ts) holding ${2 * N} bindings:`)
+  console.log(`  resident ${mib(kib("VmRSS:"))}, peak ${mib(kib("VmHWM:"))}; at start (${N} converged bindings) ${mib(baseline)}`)
+} finally {
+  child.kill("SIGTERM")
+  console.log(`  exit on SIGTERM: ${await child.exited}`)
+}
 
 await h.close()
 process.exit(0)
