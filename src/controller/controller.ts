@@ -38,7 +38,6 @@ export interface ControllerSettings {
 
 export interface ControllerOptions {
   readonly metrics: Metrics
-  readonly now?: () => Date
   readonly randomBytes?: (n: number) => Uint8Array
   /** Overrides discovery of the CRD's status fields (tests). */
   readonly statusFields?: StatusFields
@@ -181,7 +180,6 @@ export const startController = (
       statusFields,
       events,
       applied: new Map(),
-      now: options.now ?? (() => new Date()),
       randomBytes: options.randomBytes ?? cryptoRandomBytes,
       watches,
     }

@@ -6,7 +6,7 @@
  * a retry loop does not flood the namespace.
  */
 import { randomBytes } from "node:crypto"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type { KubeClientService, KubeObject } from "../kube/client.ts"
 import { apiVersionOf, Bindings, Events } from "../kube/resources.ts"
 
@@ -20,7 +20,6 @@ export interface EventRecorderOptions {
   readonly component: string
   readonly instance: string
   readonly dedupeWindowMs?: number
-  readonly now?: () => Date
 }
 
 const MAX_MESSAGE = 1024
@@ -28,12 +27,11 @@ const MAX_MESSAGE = 1024
 export const makeEventRecorder = (kube: KubeClientService, options: EventRecorderOptions): EventRecorder => {
   const recent = new Map<string, number>()
   const window = options.dedupeWindowMs ?? 10 * 60_000
-  const now = options.now ?? (() => new Date())
 
   return {
     record: (binding, type, reason, message) =>
-      Effect.suspend(() => {
-        const at = now()
+      Effect.flatMap(Clock.currentTimeMillis, (millis) => {
+        const at = new Date(millis)
         const dedupeKey = `${binding.metadata.uid}\u0000${reason}\u0000${message}`
         const last = recent.get(dedupeKey)
         if (last !== undefined && at.getTime() - last < window) return Effect.void

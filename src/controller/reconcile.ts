@@ -8,7 +8,7 @@
  * Deployment patch.
  */
 import { createHash } from "node:crypto"
-import { Duration, Effect, Either, Redacted } from "effect"
+import { Clock, Duration, Effect, Either, Redacted } from "effect"
 import {
   bindingKey,
   decodeBinding,
@@ -65,7 +65,6 @@ export interface ReconcileEnv {
   readonly events: EventRecorder
   /** Fingerprint of the Guacamole state last applied per binding key (no secrets: a hash). */
   readonly applied: Map<string, string>
-  readonly now: () => Date
   readonly randomBytes: (n: number) => Uint8Array
   /** Whether bindings of this namespace are watched (others are not ours to clean up after). */
   readonly watches: (namespace: string) => boolean
@@ -246,7 +245,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       env.bindings.observe(current)
     }
 
-    const now = env.now()
+    const now = new Date(yield* Clock.currentTimeMillis)
     const expired = isExpired(binding.spec.expires, now)
     const replicas = expired ? 0 : binding.spec.replicas
 

@@ -7,16 +7,17 @@ import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { Bindings, Secrets } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
+import { settableClock } from "../support/clock.ts"
 import { waitFor } from "../support/wait.ts"
 
 let h: Harness
-let now = new Date("2030-06-15T12:00:00Z")
+const clock = settableClock(new Date("2030-06-15T12:00:00Z"))
 
 const eventsOf = (name: string) =>
   h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.involvedObject?.name === name)
 
 beforeAll(async () => {
-  h = await startHarness({ operator: { now: () => now } })
+  h = await startHarness({ clock })
   await h.createBinding("steady", { workspace: "ws9", username: "steady", expires: "2099-12-31" })
   await h.waitForStatus("steady", "READY")
 })
@@ -93,11 +94,11 @@ describe("expiry", () => {
   test("a binding expires when its day is over, without any change to it", async () => {
     await h.createBinding("today", { workspace: "ws9", username: "today", expires: "2030-06-15", replicas: 1 })
     await h.waitForStatus("today", "READY")
-    now = new Date("2030-06-16T00:00:01Z")
+    clock.set(new Date("2030-06-16T00:00:01Z"))
     h.operator().controller.resync()
     await h.waitForStatus("today", "EXPIRED")
     expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "today")).spec.replicas).toBe(0)
-    now = new Date("2030-06-15T12:00:00Z")
+    clock.set(new Date("2030-06-15T12:00:00Z"))
   })
 })
 

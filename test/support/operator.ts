@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
+import { type Clock, Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import YAML from "yaml"
 import { OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
 import { make as makeKubeClient, type KubeClientService, type KubeObject } from "../../src/kube/client.ts"
@@ -38,6 +38,8 @@ export interface HarnessOptions {
   readonly start?: boolean
   /** Collects every log line the operator writes (JSON), at every level. */
   readonly logs?: string[]
+  /** The operator's clock (default: the real one). */
+  readonly clock?: Clock.Clock
 }
 
 export interface Harness {
@@ -112,6 +114,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     handle = await Effect.runPromise(
       Scope.extend(runOperator(config, { kubeConfig: kc, ...operatorOptions }), scope).pipe(
         Effect.provide(options.logs ? collectingLogging(options.logs) : testLogging),
+        options.clock ? Effect.withClock(options.clock) : (e) => e,
       ),
     )
     return handle
