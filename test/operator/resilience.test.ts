@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Duration } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
-import { usingRealPostgres } from "../support/postgres.ts"
+import { testWithRealPostgres, usingRealPostgres } from "../support/postgres.ts"
 import { waitFor } from "../support/wait.ts"
 
 let h: Harness
@@ -126,5 +126,15 @@ describe("the database", () => {
     expect(groups).toHaveLength(1)
     const connections = await h.db.sql`SELECT count(*)::int AS n FROM guacamole_connection WHERE parent_id = ${groups[0]!.connection_group_id}`
     expect(connections[0]!.n).toBe(10)
+  })
+
+  testWithRealPostgres("the database dropping the operator's connections (a restart, a failover) is survived", async () => {
+    await settled(h)
+    const dropped = await h.db.sql`
+      SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()`
+    expect(dropped.length).toBeGreaterThan(0)
+    await h.createBinding("after-db-drop", spec("ws-db", "after-db-drop"))
+    await h.waitForStatus("after-db-drop", "READY", 20_000)
   })
 })
