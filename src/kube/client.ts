@@ -7,6 +7,7 @@
  * of the operator plain JSON objects in their wire form.
  */
 import * as k8s from "@kubernetes/client-node"
+import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js"
 import { Context, Effect, Layer } from "effect"
 import { fromUnknown, KubeGone, type KubeError } from "./errors.ts"
 import { collectionPath, type ResourceType } from "./resources.ts"
@@ -106,7 +107,18 @@ export const loadKubeConfig = (kubeconfig: string | undefined): k8s.KubeConfig =
   return kc
 }
 
-const toPlain = (value: unknown): KubeObject => JSON.parse(JSON.stringify(value))
+/**
+ * client-node decodes built-in kinds into its typed models, whose attribute
+ * names are not always the wire's (ListMeta `_continue`, JSONSchemaProps
+ * `_default` and `x_kubernetes_*`) and whose timestamps are Dates. The
+ * operator works on the wire form: encode typed results back with the
+ * client's own serializer. Custom objects arrive as wire JSON already.
+ */
+const wire = (rt: ResourceType, value: unknown, list = false): KubeObject => {
+  if (!typedApiClass(rt.group)) return value as KubeObject
+  const model = `${rt.version.charAt(0).toUpperCase()}${rt.version.slice(1)}${rt.kind}${list ? "List" : ""}`
+  return JSON.parse(JSON.stringify(ObjectSerializer.serialize(value, model)))
+}
 
 // The typed client-node API classes follow one naming scheme
 // (listNamespacedDeployment, patchNamespacedSecret, readCustomResourceDefinition…);
@@ -176,7 +188,7 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
       } else {
         result = await custom.listClusterCustomObject({ ...crdBase(rt), ...query })
       }
-      const plain = toPlain(result)
+      const plain = wire(rt, result, true)
       return {
         items: (plain.items ?? []) as KubeObject[],
         resourceVersion: String(plain.metadata?.resourceVersion ?? ""),
@@ -187,9 +199,9 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
   const get: KubeClientService["get"] = (rt, namespace, name) =>
     call(async () => {
       if (typedApi(rt)) {
-        return toPlain(await method(rt, "read", rt.namespaced)({ name, ...(rt.namespaced ? { namespace } : {}) }))
+        return wire(rt, await method(rt, "read", rt.namespaced)({ name, ...(rt.namespaced ? { namespace } : {}) }))
       }
-      return toPlain(
+      return wire(rt, 
         rt.namespaced
           ? await custom.getNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, name })
           : await custom.getClusterCustomObject({ ...crdBase(rt), name }),
@@ -199,9 +211,9 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
   const create: KubeClientService["create"] = (rt, namespace, body) =>
     call(async () => {
       if (typedApi(rt)) {
-        return toPlain(await method(rt, "create", rt.namespaced)({ body, ...(rt.namespaced ? { namespace } : {}) }))
+        return wire(rt, await method(rt, "create", rt.namespaced)({ body, ...(rt.namespaced ? { namespace } : {}) }))
       }
-      return toPlain(
+      return wire(rt, 
         rt.namespaced
           ? await custom.createNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, body })
           : await custom.createClusterCustomObject({ ...crdBase(rt), body }),
@@ -212,11 +224,11 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
     call(async () => {
       const name = body.metadata.name
       if (typedApi(rt)) {
-        return toPlain(
+        return wire(rt, 
           await method(rt, "replace", rt.namespaced)({ name, body, ...(rt.namespaced ? { namespace } : {}) }),
         )
       }
-      return toPlain(
+      return wire(rt, 
         rt.namespaced
           ? await custom.replaceNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, name, body })
           : await custom.replaceClusterCustomObject({ ...crdBase(rt), name, body }),
@@ -229,20 +241,20 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
       const body = p.body as object
       const suffix = subresource === "status" ? "Status" : ""
       if (typedApi(rt)) {
-        return toPlain(
+        return wire(rt, 
           await method(rt, "patch", rt.namespaced, suffix)({ name, body, ...(rt.namespaced ? { namespace } : {}) }, options),
         )
       }
       const request = { ...crdBase(rt), name, body }
       if (rt.namespaced) {
         const namespaced = { ...request, namespace: namespace! }
-        return toPlain(
+        return wire(rt, 
           subresource === "status"
             ? await custom.patchNamespacedCustomObjectStatus(namespaced, options)
             : await custom.patchNamespacedCustomObject(namespaced, options),
         )
       }
-      return toPlain(
+      return wire(rt, 
         subresource === "status"
           ? await custom.patchClusterCustomObjectStatus(request, options)
           : await custom.patchClusterCustomObject(request, options),

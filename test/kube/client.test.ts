@@ -1,0 +1,53 @@
+/**
+ * KubeClient hands the operator objects in their wire form, whatever typed
+ * model client-node decoded them into: list pages continue, CRD schemas keep
+ * their `default` and `x-kubernetes-*` fields.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { make, type KubeClientService } from "../../src/kube/client.ts"
+import { CustomResourceDefinitions, Secrets } from "../../src/kube/resources.ts"
+import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { loadYaml, projectCrdPath } from "../support/operator.ts"
+
+let api: Emulator
+let kube: KubeClientService
+beforeAll(async () => {
+  api = await startEmulator({ namespaces: ["default", "guacamole"], crds: [loadYaml(projectCrdPath)] })
+  kube = make(api.kubeConfig())
+})
+afterAll(async () => {
+  await api?.stop()
+})
+
+test("a paged list of a built-in kind returns every object across its pages", async () => {
+  for (let i = 0; i < 5; i++) {
+    await Effect.runPromise(
+      kube.create(Secrets, "guacamole", { apiVersion: "v1", kind: "Secret", metadata: { name: `s${i}` }, stringData: { k: "v" } }),
+    )
+  }
+  const names: string[] = []
+  let token: string | undefined
+  let pages = 0
+  do {
+    const page = await Effect.runPromise(kube.list(Secrets, { namespace: "guacamole", limit: 2, ...(token ? { continue: token } : {}) }))
+    names.push(...page.items.map((o) => o.metadata.name))
+    token = page.continue
+    pages++
+  } while (token && pages < 10)
+  expect(pages).toBe(3)
+  expect(names.sort()).toEqual(["s0", "s1", "s2", "s3", "s4"])
+})
+
+test("a CRD read keeps the schema's default and x-kubernetes-* fields under their wire names", async () => {
+  const crd = await Effect.runPromise(kube.get(CustomResourceDefinitions, undefined, "analyticsworkspacebindings.xlscsde.nhs.uk"))
+  const replicas = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.replicas
+  expect(replicas).toEqual(expect.objectContaining({ type: "integer", default: 0 }))
+  expect(JSON.stringify(crd)).not.toContain("_default")
+  expect(crd.spec.versions[0].subresources.scale.specReplicasPath).toBe(".spec.replicas")
+})
+
+test("timestamps are strings, as on the wire", async () => {
+  const secret = await Effect.runPromise(kube.get(Secrets, "guacamole", "s0"))
+  expect(typeof secret.metadata.creationTimestamp).toBe("string")
+})
