@@ -113,12 +113,19 @@ export const loadKubeConfig = (kubeconfig: string | undefined): k8s.KubeConfig =
  * `_default` and `x_kubernetes_*`) and whose timestamps are Dates. The
  * operator works on the wire form: encode typed results back with the
  * client's own serializer. Custom objects arrive as wire JSON already.
+ * (Patch bodies are sent as they are.)
  */
-const wire = (rt: ResourceType, value: unknown, list = false): KubeObject => {
-  if (!typedApiClass(rt.group)) return value as KubeObject
-  const model = `${rt.version.charAt(0).toUpperCase()}${rt.version.slice(1)}${rt.kind}${list ? "List" : ""}`
-  return JSON.parse(JSON.stringify(ObjectSerializer.serialize(value, model)))
-}
+const modelOf = (rt: ResourceType, list = false): string =>
+  `${rt.version.charAt(0).toUpperCase()}${rt.version.slice(1)}${rt.kind}${list ? "List" : ""}`
+
+const wire = (rt: ResourceType, value: unknown, list = false): KubeObject =>
+  typedApiClass(rt.group)
+    ? JSON.parse(JSON.stringify(ObjectSerializer.serialize(value, modelOf(rt, list))))
+    : (value as KubeObject)
+
+/** The reverse, for request bodies: a typed API encodes its model's attributes, so a wire object is decoded first. */
+const model = (rt: ResourceType, body: object): object =>
+  typedApiClass(rt.group) ? ObjectSerializer.deserialize(body, modelOf(rt)) : body
 
 // The typed client-node API classes follow one naming scheme
 // (listNamespacedDeployment, patchNamespacedSecret, readCustomResourceDefinition…);
@@ -211,7 +218,7 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
   const create: KubeClientService["create"] = (rt, namespace, body) =>
     call(async () => {
       if (typedApi(rt)) {
-        return wire(rt, await method(rt, "create", rt.namespaced)({ body, ...(rt.namespaced ? { namespace } : {}) }))
+        return wire(rt, await method(rt, "create", rt.namespaced)({ body: model(rt, body), ...(rt.namespaced ? { namespace } : {}) }))
       }
       return wire(rt, 
         rt.namespaced
@@ -225,7 +232,7 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
       const name = body.metadata.name
       if (typedApi(rt)) {
         return wire(rt, 
-          await method(rt, "replace", rt.namespaced)({ name, body, ...(rt.namespaced ? { namespace } : {}) }),
+          await method(rt, "replace", rt.namespaced)({ name, body: model(rt, body), ...(rt.namespaced ? { namespace } : {}) }),
         )
       }
       return wire(rt, 

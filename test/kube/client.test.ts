@@ -47,6 +47,18 @@ test("a CRD read keeps the schema's default and x-kubernetes-* fields under thei
   expect(crd.spec.versions[0].subresources.scale.specReplicasPath).toBe(".spec.replicas")
 })
 
+test("a CRD created from its wire form keeps every field (the typed API would drop default and x-kubernetes-*)", async () => {
+  const crd = loadYaml(projectCrdPath) as any
+  crd.metadata.name = "copies.xlscsde.nhs.uk"
+  crd.spec.names = { kind: "Copy", plural: "copies", singular: "copy", listKind: "CopyList" }
+  crd.spec.versions[0].schema.openAPIV3Schema.properties.status["x-kubernetes-preserve-unknown-fields"] = true
+  await Effect.runPromise(kube.create(CustomResourceDefinitions, undefined, crd))
+  const stored = api.get("apiextensions.k8s.io", "customresourcedefinitions", undefined, "copies.xlscsde.nhs.uk")
+  const schema = stored.spec.versions[0].schema.openAPIV3Schema
+  expect(schema.properties.spec.properties.replicas.default).toBe(0)
+  expect(schema.properties.status["x-kubernetes-preserve-unknown-fields"]).toBe(true)
+})
+
 test("timestamps are strings, as on the wire", async () => {
   const secret = await Effect.runPromise(kube.get(Secrets, "guacamole", "s0"))
   expect(typeof secret.metadata.creationTimestamp).toBe("string")
