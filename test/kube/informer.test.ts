@@ -90,4 +90,28 @@ describe("informer", () => {
     expect(seen.some((s) => s.name === "during-stall" && s.type === "DELETED")).toBe(true)
     expect(informer.get("watched", "after-gone")).toBeDefined()
   })
+
+  test("its first LIST reads every page", async () => {
+    const k = kube()
+    for (let i = 0; i < 5; i++) await Effect.runPromise(k.create(ConfigMaps, "watched", cm(`paged-${i}`)))
+    const pagedScope = Effect.runSync(Scope.make())
+    try {
+      const paged = await Effect.runPromise(
+        Scope.extend(
+          makeInformer(
+            ConfigMaps,
+            { namespace: "watched", labelSelector: "app=mine", watchTimeoutSeconds: 300, idleTimeout: Duration.seconds(30), pageSize: 2 },
+            () => {},
+          ),
+          pagedScope,
+        ).pipe(Effect.provide(layerFromConfig(api.kubeConfig()))),
+      )
+      await Effect.runPromise(paged.synced)
+      const truth = api.list("", "configmaps", "watched").filter((o: any) => o.metadata.labels?.app === "mine")
+      expect(truth.length).toBeGreaterThan(4)
+      expect(paged.list().map((o) => o.metadata.name).sort()).toEqual(truth.map((o: any) => o.metadata.name).sort())
+    } finally {
+      await Effect.runPromise(Scope.close(pagedScope, Exit.void))
+    }
+  })
 })
