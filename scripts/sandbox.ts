@@ -29,12 +29,17 @@ let sandbox: Sandbox | undefined
 let view: LiveView | undefined
 let stopping = false
 
+let stoppingSince = 0
 const shutdown = async (signal: string) => {
   if (stopping) {
+    // One Ctrl-C or `kill` often arrives twice (the terminal signals the whole process group, and
+    // `bun run` forwards it too): only a second signal a moment later means "stop now".
+    if (Date.now() - stoppingSince < 1000) return
     err(`\nsandbox: ${signal} again: exiting without cleaning up\n`)
     process.exit(1)
   }
   stopping = true
+  stoppingSince = Date.now()
   view?.stop()
   out(`\nsandbox: ${signal}: stopping the operator, the API emulator and the database\n`)
   try {
