@@ -6,7 +6,8 @@
  *
  * What it reproduces:
  * - discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`);
- *   `/openapi/*` answers 404 (kubectl falls back);
+ *   `/openapi/v3` is a minimal index (enough for kubectl to let the server validate),
+ *   `/openapi/v2` answers 404;
  * - built-in kinds: namespaces, configmaps, secrets, services, events (core v1 and
  *   events.k8s.io/v1, one stored object), pods, serviceaccounts, endpoints (stored only),
  *   apps/v1 deployments (+status, +scale) and replicasets, coordination.k8s.io/v1 leases,
