@@ -3,7 +3,7 @@
  * executable runs the operator against a cluster and a database (here the
  * emulator and a test database), configured by the environment alone.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,6 +15,9 @@ import { startEmulator, type Emulator } from "./emulator/index.ts"
 import { loadYaml, projectCrdPath } from "./support/operator.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "./support/postgres.ts"
 import { waitFor } from "./support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const dir = mkdtempSync(join(tmpdir(), "operator-binary-"))
 const binary = join(dir, "awms-guacamole-operator")

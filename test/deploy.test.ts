@@ -3,7 +3,7 @@
  * the API server, and the operator's Deployment sets only settings the
  * operator reads.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node"
@@ -12,6 +12,9 @@ import YAML from "yaml"
 import { settingsTable } from "../src/config.ts"
 import { startEmulator, type Emulator } from "./emulator/index.ts"
 import { repoRoot } from "./support/postgres.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const deployDir = join(repoRoot, "deploy")
 const manifests = (dir: string): KubernetesObject[] =>

@@ -4,7 +4,7 @@
  * database: everything passes on a correct installation, and each check
  * fails, naming what is wrong, when its part of the installation is broken.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -15,6 +15,9 @@ import { formatResults, exitCodeOf, runChecks, type CheckName, type CheckResult 
 import { operatorConfig } from "../../src/config.ts"
 import { startEmulator, type Emulator } from "../emulator/index.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "../support/postgres.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const SA_TOKEN = "operator-sa-token"
 const SA_USER = "system:serviceaccount:guacamole:awms-guacamole-operator"

@@ -3,7 +3,7 @@
  * enforces RBAC, with only the service account's token, and serves a binding
  * through its whole life (provision, scale, delete), leader election included.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import * as k8s from "@kubernetes/client-node"
@@ -13,6 +13,9 @@ import { Bindings, Deployments } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, startHarness, type Harness } from "../support/operator.ts"
 import { repoRoot } from "../support/postgres.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const OPERATOR_TOKEN = "operator-service-account-token"
 const OPERATOR_USER = "system:serviceaccount:guacamole:awms-guacamole-operator"

@@ -1,10 +1,13 @@
 /** Which status fields the operator writes follows the CRD installed in the cluster. */
-import { afterEach, expect, test } from "bun:test"
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { discoverStatusFields } from "../../src/controller/status-fields.ts"
 import { make } from "../../src/kube/client.ts"
 import { startEmulator, type Emulator } from "../emulator/index.ts"
 import { fixtureCrdPath, loadYaml, projectCrdPath } from "../support/operator.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let api: Emulator | undefined
 afterEach(async () => {

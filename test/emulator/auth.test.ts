@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -6,6 +6,9 @@ import * as k8s from "@kubernetes/client-node"
 import YAML from "yaml"
 import { EMULATOR_TOKEN, startEmulator, type Emulator } from "./index.ts"
 import { apiError, http } from "./testing.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const SA_TOKEN = "sa-token"
 const SA_USER = "system:serviceaccount:team:worker"

@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import * as k8s from "@kubernetes/client-node"
 import { startEmulator, type Emulator } from "./index.ts"
 import { apiError, readWatch, waitFor } from "./testing.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let api: Emulator
 let core: k8s.CoreV1Api

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test"
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Redacted } from "effect"
 import { GuacamoleConflictError, isTransient } from "../../src/guacamole/errors.ts"
 import { createTestDatabase, type TestDatabase, testWithRealPostgres } from "../support/postgres.ts"
@@ -12,6 +12,9 @@ import {
   serviceFor,
   VNC_PASSWORD,
 } from "./support.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let db: TestDatabase
 let op: CountingService

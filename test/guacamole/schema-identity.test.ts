@@ -3,9 +3,12 @@
  * catalog that Guacamole's upstream schema builds: same tables, columns,
  * types, defaults, enums, sequences, constraints and indexes.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { type CatalogSnapshot, catalogSnapshot } from "./catalog.ts"
 import { createTestDatabase, fixtureMissingReason, fixtureSchemaPath, type TestDatabase } from "../support/postgres.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const suite = fixtureSchemaPath === undefined ? describe.skip : describe
 const title =

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "bun:test"
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:net"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
@@ -7,6 +7,9 @@ import { isTransient } from "../../src/guacamole/errors.ts"
 import { openPool } from "../../src/guacamole/pool.ts"
 import { createTestDatabase, type TestDatabase, testWithRealPostgres } from "../support/postgres.ts"
 import { access, fail, run, VNC_PASSWORD } from "./support.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const opened: Array<TestDatabase> = []
 const open = async (schema: "project" | "none" = "project") => {

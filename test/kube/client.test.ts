@@ -3,12 +3,15 @@
  * model client-node decoded them into: list pages continue, CRD schemas keep
  * their `default` and `x-kubernetes-*` fields.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { make, type KubeClientService } from "../../src/kube/client.ts"
 import { CustomResourceDefinitions, Secrets } from "../../src/kube/resources.ts"
 import { startEmulator, type Emulator } from "../emulator/index.ts"
 import { loadYaml, projectCrdPath } from "../support/operator.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let api: Emulator
 let kube: KubeClientService

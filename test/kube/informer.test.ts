@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration, Effect, Exit, Scope } from "effect"
 import { make, type KubeObject } from "../../src/kube/client.ts"
 import { makeInformer, type ChangeType, type Informer } from "../../src/kube/informer.ts"
@@ -6,6 +6,9 @@ import { ConfigMaps } from "../../src/kube/resources.ts"
 import { startEmulator, type Emulator } from "../emulator/index.ts"
 import { waitFor } from "../support/wait.ts"
 import { layerFromConfig } from "../../src/kube/client.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let api: Emulator
 let scope: Scope.CloseableScope

@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration, Effect, Exit, Fiber, Scope } from "effect"
 import { layerFromConfig } from "../../src/kube/client.ts"
 import { acquireLeadership, type Leadership } from "../../src/kube/leader.ts"
 import { startEmulator, type Emulator } from "../emulator/index.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let api: Emulator
 beforeAll(async () => {

@@ -3,13 +3,16 @@
  * patch costs one Deployment patch, an operator restart over converged
  * bindings writes nothing to the API server or the database.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { requiredTables } from "../../src/guacamole/db.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 

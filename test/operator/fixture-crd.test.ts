@@ -4,8 +4,11 @@
  * and replicas: the operator's status must survive the API server's pruning
  * and must not loop rewriting a pruned field.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { fixtureCrdPath, patchReplicasAsKeycloak, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const describeWithFixture = fixtureCrdPath ? describe : describe.skip
 if (!fixtureCrdPath) console.warn("skipped: the fixture CRD tests need ../shared/fixtures/crds (absent)")

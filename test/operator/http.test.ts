@@ -1,9 +1,12 @@
 /** The endpoints a platform engineer's probes and dashboards use. */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import { runOperator } from "../../src/operator.ts"
 import { startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 beforeAll(async () => {

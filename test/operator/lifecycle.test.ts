@@ -2,13 +2,16 @@
  * A binding's life after creation: bad input, expiry, deletion — and what an
  * operator must never do to other bindings meanwhile.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { Bindings, Secrets } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
 import { settableClock } from "../support/clock.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 const clock = settableClock(new Date("2030-06-15T12:00:00Z"))

@@ -1,8 +1,11 @@
 /** WATCH_NAMESPACES: only the listed namespaces' bindings are served, and others' are left alone entirely. */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { Namespaces } from "../../src/kube/resources.ts"
 import { settled, startHarness, type Harness } from "../support/operator.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 beforeAll(async () => {

@@ -2,10 +2,13 @@
  * A new binding, end to end: the operator creates the Guacamole rows, the
  * browser Deployment, Service and VNC Secret, and reports READY.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 

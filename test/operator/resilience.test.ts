@@ -3,12 +3,15 @@
  * watches, API errors, a database failing mid-transaction, many bindings of
  * one workspace at once.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { testWithRealPostgres, usingRealPostgres } from "../support/postgres.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 

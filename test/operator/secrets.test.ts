@@ -2,12 +2,15 @@
  * Secrets (the database password, VNC passwords) never appear in logs,
  * Events or status — not in normal operation and not in failures.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Redacted } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 const logs: string[] = []

@@ -3,12 +3,15 @@
  * rows are adopted — patched where they differ, never recreated — and the
  * shared VNC password `1234` is replaced by the binding's own.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect, Redacted } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { make as makeGuacamoleDb } from "../../src/guacamole/db.ts"
 import { Bindings, Deployments, Services } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 let h: Harness
 const d = deploymentNameFor("ws1", "alice")

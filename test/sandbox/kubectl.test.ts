@@ -3,7 +3,7 @@
  * the installed kubectl against a running sandbox, checking after each step
  * what the operator did.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,6 +13,9 @@ import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { spawnSandbox, type SandboxProcess } from "../../scripts/sandbox/process.ts"
 import { tour, TOUR_NAMESPACE, type TourStep } from "../../scripts/sandbox/tour.ts"
 import { waitFor } from "../support/wait.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const kubectl = Bun.which("kubectl")
 const skipReason = "kubectl is not installed (not on PATH)"

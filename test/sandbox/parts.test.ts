@@ -3,7 +3,7 @@
  * configuration read through the production Config, and `--database-url`'s
  * schema handling on an existing database.
  */
-import { afterEach, describe, expect, test } from "bun:test"
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Redacted } from "effect"
 import {
   ensureGuacamoleSchema,
@@ -14,6 +14,9 @@ import {
 import { parseSandboxArgs, UsageError } from "../../scripts/sandbox/args.ts"
 import { plainLine, renderTable, type BindingRow } from "../../scripts/sandbox/table.ts"
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const row = (over: Partial<BindingRow>): BindingRow => ({
   namespace: "jupyterhub",

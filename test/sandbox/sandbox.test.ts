@@ -3,13 +3,16 @@
  * line, serves a kubeconfig that works, shows a scaled binding's browser
  * becoming ready, and frees its ports on SIGTERM.
  */
-import { afterEach, describe, expect, test } from "bun:test"
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as k8s from "@kubernetes/client-node"
 import { spawnSandbox, type SandboxProcess } from "../../scripts/sandbox/process.ts"
 import { createTestDatabase, testWithRealPostgres } from "../support/postgres.ts"
+
+// Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
+setDefaultTimeout(60_000)
 
 const GROUP = "xlscsde.nhs.uk"
 const PLURAL = "analyticsworkspacebindings"
@@ -82,10 +85,10 @@ describe("bun run sandbox", () => {
       expect(deployment.spec?.replicas).toBe(b.spec.replicas ?? 0)
     }
 
-    // What a Guacamole login sees, read from the database.
-    expect(sandbox.lines).toContain(
-      '  ws1@alice → connection "alice" in group "ws1" (READ), hostname client-cee3c61f22f5523cab33ca6ab9cfc699.guacamole.svc.cluster.local:5900',
-    )
+    // What a Guacamole login sees, read from the database (printed just after the ready line).
+    const aliceLogin =
+      '  ws1@alice → connection "alice" in group "ws1" (READ), hostname client-cee3c61f22f5523cab33ca6ab9cfc699.guacamole.svc.cluster.local:5900'
+    await sandbox.waitForLine((l) => l === aliceLogin, { timeoutMs: 10_000, what: "alice's Guacamole login" })
     expect(sandbox.lines.some((l) => /password/i.test(l))).toBe(false)
 
     // Keycloak's sign-in: a JSON patch of spec.replicas; the live output shows the browser becoming ready.
