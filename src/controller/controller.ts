@@ -9,7 +9,7 @@
  */
 import { randomFillSync } from "node:crypto"
 import { Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
-import { decodeBinding } from "../domain/binding.ts"
+import { bindingKey, decodeBinding } from "../domain/binding.ts"
 import { bindingKeyOf, DEPLOYMENT_NAME_LABEL, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
 import { deploymentNameFor } from "../domain/naming.ts"
 import { GuacamoleDb } from "../guacamole/db.ts"
@@ -113,7 +113,7 @@ export const startController = (
     }
 
     const onBinding = (type: string, object: KubeObject, previous: KubeObject | undefined) => {
-      const key = `${object.metadata.namespace}/${object.metadata.name}`
+      const key = bindingKey(object)
       const name = deploymentNameOf(object)
       if (type === "DELETED") {
         if (name && byDeploymentName.get(name) === key) byDeploymentName.delete(name)
@@ -251,7 +251,7 @@ export const startController = (
     const resync = () => {
       env.applied.clear()
       for (const informer of bindingInformers) {
-        for (const object of informer.list()) queue.add(`${object.metadata.namespace}/${object.metadata.name}`)
+        for (const object of informer.list()) queue.add(bindingKey(object))
       }
     }
     yield* Effect.forkScoped(

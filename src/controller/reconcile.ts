@@ -10,7 +10,6 @@
 import { createHash } from "node:crypto"
 import { Clock, Duration, Effect, Either, Redacted } from "effect"
 import {
-  bindingKey,
   decodeBinding,
   expiryInstant,
   isExpired,
@@ -480,4 +479,3 @@ const ensureSecret = (
     )
   })
 
-export { bindingKey }
