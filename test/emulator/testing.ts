@@ -2,25 +2,18 @@
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse } from "yaml"
+import { waitFor as waitUntil } from "../support/wait.ts"
 
-/** Waits until fn returns a truthy value (or stops throwing), or fails after timeoutMs. */
-export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 5000)
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v
-      last = undefined
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${opts.what ?? "condition"}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ""}`)
-    }
-    await Bun.sleep(opts.intervalMs ?? 10)
-  }
-}
+/** The project's waitFor, with the emulator suite's defaults (5 s deadline, 10 ms polling) and its `what` wording. */
+export const waitFor = <T>(
+  fn: () => T | Promise<T>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> =>
+  waitUntil(fn as () => T | undefined | false | Promise<T | undefined | false>, {
+    timeoutMs: opts.timeoutMs ?? 5000,
+    intervalMs: opts.intervalMs ?? 10,
+    message: opts.what ?? "condition",
+  })
 
 /** The fixture directory beside the repository (absent in a bare clone). */
 export const FIXTURES = join(import.meta.dir, "..", "..", "..", "shared", "fixtures")

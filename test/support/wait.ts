@@ -7,8 +7,8 @@ export interface WaitOptions {
 }
 
 /**
- * Calls `probe` until it returns a value other than undefined/false (or stops
- * throwing), and returns that value; fails with the last problem at the deadline.
+ * Calls `probe` until it returns a truthy value without throwing, and returns
+ * that value; fails with the last problem at the deadline.
  */
 export async function waitFor<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
@@ -19,7 +19,7 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const value = await probe()
-      if (value !== undefined && value !== false) return value as T
+      if (value) return value as T
       last = undefined
     } catch (error) {
       last = error
