@@ -1,16 +1,14 @@
 /** Structured logging: one JSON object per line (or a readable form for people at a terminal). */
-import { Layer, Logger, LogLevel } from "effect"
+import { Layer, Logger, LogLevel as EffectLogLevel } from "effect"
+import type { LogFormat, LogLevel } from "./config.ts"
 
-export type LogFormat = "json" | "pretty"
-export type LevelName = "trace" | "debug" | "info" | "warning" | "error"
-
-const levels: Record<LevelName, LogLevel.LogLevel> = {
-  trace: LogLevel.Trace,
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
+const levels: Record<LogLevel, EffectLogLevel.LogLevel> = {
+  trace: EffectLogLevel.Trace,
+  debug: EffectLogLevel.Debug,
+  info: EffectLogLevel.Info,
+  warning: EffectLogLevel.Warning,
+  error: EffectLogLevel.Error,
 }
 
-export const loggingLayer = (format: LogFormat, level: LevelName): Layer.Layer<never> =>
+export const loggingLayer = (format: LogFormat, level: LogLevel): Layer.Layer<never> =>
   Layer.merge(format === "json" ? Logger.json : Logger.pretty, Logger.minimumLogLevel(levels[level]))

@@ -89,8 +89,9 @@ const main = () => {
   if (command !== "run" || positionals.length > 1) fail(`unknown command: ${positionals.join(" ")}\n\n${USAGE}`, 2)
 
   const config = loadConfig(values.kubeconfig)
+  const logging = loggingLayer(config.logFormat, config.logLevel)
   const program = Effect.scoped(runOperator(config).pipe(Effect.flatMap((operator) => operator.done))).pipe(
-    Effect.provide(loggingLayer(config.logFormat, config.logLevel)),
+    Effect.provide(logging),
   )
   const fiber = Effect.runFork(program)
   let stopping = false
@@ -98,7 +99,7 @@ const main = () => {
     if (stopping) return
     stopping = true
     Effect.runFork(
-      Effect.logInfo(`${signal}: shutting down`).pipe(Effect.provide(loggingLayer(config.logFormat, config.logLevel))),
+      Effect.logInfo(`${signal}: shutting down`).pipe(Effect.provide(logging)),
     )
     Effect.runPromise(Fiber.interrupt(fiber)).then(() => process.exit(0))
   }
