@@ -20,8 +20,8 @@
  * Nothing printed contains DB_PASS or any other secret.
  */
 import * as k8s from "@kubernetes/client-node"
-import { ConfigError, ConfigProvider, Duration, Effect, Either, Layer } from "effect"
-import { formatConfigError, operatorConfig, type OperatorConfig } from "./config.ts"
+import { ConfigError, Duration, Effect, Either, Layer } from "effect"
+import { formatConfigError, readConfig, type OperatorConfig } from "./config.ts"
 import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "./domain/desired.ts"
 import { statusFieldsFrom } from "./controller/status-fields.ts"
 import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
@@ -581,13 +581,9 @@ export const formatResults = (results: ReadonlyArray<CheckResult>): string => {
 
 export const exitCodeOf = (results: ReadonlyArray<CheckResult>): 0 | 1 => (results.some((r) => r.status === "fail") ? 1 : 0)
 
-/** Loads the configuration from the environment as the operator does, without failing. */
-export const loadConfigEither = (): Either.Either<OperatorConfig, ConfigError.ConfigError> =>
-  Effect.runSync(Effect.either(Effect.withConfigProvider(operatorConfig, ConfigProvider.fromEnv())))
-
 /** The command: runs every check, prints the report on stdout, returns the exit status (0 all ok, 1 a failure). */
 export const runCheckCommand = async (kubeconfig: string | undefined): Promise<0 | 1> => {
-  const results = await Effect.runPromise(runChecks({ config: loadConfigEither(), ...(kubeconfig ? { kubeconfig } : {}) }))
+  const results = await Effect.runPromise(runChecks({ config: readConfig(), ...(kubeconfig ? { kubeconfig } : {}) }))
   process.stdout.write(formatResults(results))
   return exitCodeOf(results)
 }

@@ -13,7 +13,7 @@
  * Invalid configuration fails with a `ConfigError`; `formatConfigError` turns
  * it into one message naming each setting at fault and what it expects.
  */
-import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
+import { Config, ConfigError, ConfigProvider, Duration, Effect, Either, Option, Redacted } from "effect"
 import type { WorkloadSettings } from "./domain/desired.ts"
 import { type DbSettings, type SslMode, sslModes } from "./guacamole/settings.ts"
 
@@ -323,3 +323,9 @@ export const formatConfigError = (error: ConfigError.ConfigError): string => {
   const sentences = [...new Set(leaves(error).map(sentence))]
   return `Invalid configuration: ${sentences.join("; ")}`
 }
+
+/** Reads every setting from a provider (the environment by default), without throwing. */
+export const readConfig = (
+  provider: ConfigProvider.ConfigProvider = ConfigProvider.fromEnv(),
+): Either.Either<OperatorConfig, ConfigError.ConfigError> =>
+  Effect.runSync(Effect.either(Effect.withConfigProvider(operatorConfig, provider)))

@@ -9,8 +9,8 @@
  * setting stops start-up with one message naming it (exit status 2).
  */
 import { parseArgs } from "node:util"
-import { ConfigProvider, Effect, Exit, Fiber } from "effect"
-import { formatConfigError, operatorConfig, type OperatorConfig } from "./config.ts"
+import { Effect, Exit, Fiber } from "effect"
+import { formatConfigError, readConfig, type OperatorConfig } from "./config.ts"
 import { loggingLayer } from "./logging.ts"
 import { OPERATOR_NAME, runOperator } from "./operator.ts"
 import { runCheckCommand } from "./check.ts"
@@ -61,9 +61,7 @@ const parse = () => {
 }
 
 const loadConfig = (kubeconfig: string | undefined): OperatorConfig => {
-  const loaded = Effect.runSync(
-    Effect.either(Effect.withConfigProvider(operatorConfig, ConfigProvider.fromEnv())),
-  )
+  const loaded = readConfig()
   if (loaded._tag === "Left") return fail(formatConfigError(loaded.left), 2)
   return kubeconfig ? { ...loaded.right, kubeconfig } : loaded.right
 }

@@ -12,7 +12,7 @@ import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from "@kuberne
 import { ConfigProvider, Console, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import postgres from "postgres"
 import YAML from "yaml"
-import { formatConfigError, operatorConfig, type OperatorConfig } from "../../src/config.ts"
+import { formatConfigError, readConfig, type OperatorConfig } from "../../src/config.ts"
 import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "../../src/domain/desired.ts"
 import { requiredTables } from "../../src/guacamole/db.ts"
 import { poolOptions } from "../../src/guacamole/pool.ts"
@@ -180,7 +180,7 @@ export const environmentFile = (env: ReadonlyMap<string, string>, dbPassword: st
 /** Reads the OperatorConfig from `env` (plus DB_PASS, kept out of the map that may be shown). */
 export const loadSandboxConfig = (env: ReadonlyMap<string, string>, dbPassword: string): OperatorConfig => {
   const provider = ConfigProvider.fromMap(new Map([...env, ["DB_PASS", dbPassword]]))
-  const loaded = Effect.runSync(Effect.either(Effect.withConfigProvider(operatorConfig, provider)))
+  const loaded = readConfig(provider)
   if (loaded._tag === "Left") throw new SandboxError(formatConfigError(loaded.left))
   return loaded.right
 }
