@@ -44,7 +44,7 @@ describe("the cost of a change", () => {
     h.api.requests.clear()
     await patchReplicasAsKeycloak(h, "ws1-alice", 1)
     const name = deploymentNameFor("ws1", "alice")
-    await waitFor(() => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, name)?.spec.replicas === 1, {
+    await waitFor(async () => (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, name))?.spec.replicas === 1, {
       message: "the Deployment to be scaled to 1",
     })
     await settled(h)
@@ -60,8 +60,8 @@ describe("the cost of a change", () => {
     await Effect.runPromise(
       h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-bob", { type: "merge", body: { spec: { replicas: 1 } } }),
     )
-    const b = await waitFor(() => {
-      const b = h.binding("ws1-bob")
+    const b = await waitFor(async () => {
+      const b = (await h.binding("ws1-bob"))
       return b?.status?.replicas === 1 ? b : undefined
     })
     expect(b.status.statusText).toBe("READY")

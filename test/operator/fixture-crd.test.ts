@@ -44,7 +44,8 @@ describeWithFixture("with the field's binding CRD", () => {
   test("Keycloak's replicas patch scales the browser", async () => {
     await patchReplicasAsKeycloak(h, "ws1-alice", 1)
     await settled(h)
-    const d = h.api.list("apps", "deployments", "guacamole").find((o: any) => o.metadata.name === h.binding("ws1-alice")!.status.deploymentName)
+    const deploymentName = (await h.binding("ws1-alice"))!.status.deploymentName
+    const d = (await h.list("apps", "deployments", "guacamole")).find((o: any) => o.metadata.name === deploymentName)
     expect(d.spec.replicas).toBe(1)
   })
 })

@@ -16,8 +16,8 @@ setDefaultTimeout(60_000)
 let h: Harness
 const clock = settableClock(new Date("2030-06-15T12:00:00Z"))
 
-const eventsOf = (name: string) =>
-  h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.involvedObject?.name === name)
+const eventsOf = async (name: string) =>
+  (await h.list("", "events", BINDING_NAMESPACE)).filter((e: any) => e.involvedObject?.name === name)
 
 beforeAll(async () => {
   h = await startHarness({ clock })
@@ -37,7 +37,7 @@ describe("bad input", () => {
     })
     const b = await h.waitForStatus("claims-only", "ERROR")
     expect(b.status.message).toContain("spec.username")
-    const event = await waitFor(() => eventsOf("claims-only").find((e: any) => e.reason === "InvalidSpec"))
+    const event = await waitFor(async () => (await eventsOf("claims-only")).find((e: any) => e.reason === "InvalidSpec"))
     expect(event.type).toBe("Warning")
     expect(event.message).toContain("spec.username")
     expect(b.metadata.finalizers ?? []).not.toContain("xlscsde.nhs.uk/guacamole-operator")
@@ -56,12 +56,12 @@ describe("bad input", () => {
     const twin = await h.waitForStatus("steady-twin", "ERROR")
     expect(twin.status.message).toContain("already bound")
     expect(twin.status.message).toContain(`${BINDING_NAMESPACE}/steady`)
-    const d = h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "steady"))
+    const d = (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "steady")))
     expect(d.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/steady`)
     await Effect.runPromise(h.kube.delete(Bindings, BINDING_NAMESPACE, "steady-twin"))
-    await waitFor(() => !h.binding("steady-twin"))
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "steady"))).toBeDefined()
-    expect(h.binding("steady")?.status.statusText).toBe("READY")
+    await waitFor(async () => !(await h.binding("steady-twin")))
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "steady")))).toBeDefined()
+    expect((await h.binding("steady"))?.status.statusText).toBe("READY")
   })
 })
 
@@ -70,7 +70,7 @@ describe("expiry", () => {
     await h.createBinding("old", { workspace: "ws9", username: "old", expires: "2030-01-31", replicas: 1 })
     const b = await h.waitForStatus("old", "EXPIRED")
     expect(b.status.deploymentName).toBe(deploymentNameFor("ws9", "old"))
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old")).spec.replicas).toBe(0)
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old"))).spec.replicas).toBe(0)
     const [user] = await h.db.sql`
       SELECT u.disabled, u.valid_until::text AS valid_until FROM guacamole_user u
       JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws9@old'`
@@ -80,7 +80,7 @@ describe("expiry", () => {
   test("Keycloak cannot start the browser of an expired binding", async () => {
     await patchReplicasAsKeycloak(h, "old", 1)
     await settled(h)
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old")).spec.replicas).toBe(0)
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old"))).spec.replicas).toBe(0)
   })
 
   test("extending the expiry date restores access", async () => {
@@ -88,7 +88,7 @@ describe("expiry", () => {
       h.kube.patch(Bindings, BINDING_NAMESPACE, "old", { type: "merge", body: { spec: { expires: "2031-01-31" } } }),
     )
     await h.waitForStatus("old", "READY")
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old")).spec.replicas).toBe(1)
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "old"))).spec.replicas).toBe(1)
     const [user] = await h.db.sql`
       SELECT u.disabled FROM guacamole_user u JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws9@old'`
     expect(user!.disabled).toBe(false)
@@ -100,7 +100,7 @@ describe("expiry", () => {
     clock.set(new Date("2030-06-16T00:00:01Z"))
     h.operator().controller.resync()
     await h.waitForStatus("today", "EXPIRED")
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "today")).spec.replicas).toBe(0)
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws9", "today"))).spec.replicas).toBe(0)
     clock.set(new Date("2030-06-15T12:00:00Z"))
   })
 })
@@ -113,21 +113,21 @@ describe("deletion", () => {
     await h.waitForStatus("stayer", "READY")
     const d = deploymentNameFor("ws8", "leaver")
     await Effect.runPromise(h.kube.delete(Bindings, BINDING_NAMESPACE, "leaver"))
-    await waitFor(() => !h.binding("leaver"), { message: "the binding to be released" })
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)).toBeUndefined()
-    expect(h.api.get("", "services", GUACAMOLE_NAMESPACE, `client-${d}`)).toBeUndefined()
-    expect(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`)).toBeUndefined()
+    await waitFor(async () => !(await h.binding("leaver")), { message: "the binding to be released" })
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d))).toBeUndefined()
+    expect((await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${d}`))).toBeUndefined()
+    expect((await h.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`))).toBeUndefined()
     const entities = await h.db.sql`SELECT name FROM guacamole_entity WHERE name LIKE 'ws8@%' ORDER BY name`
     expect(entities.map((e: any) => e.name)).toEqual(["ws8@stayer"])
     const connections = await h.db.sql`SELECT connection_name FROM guacamole_connection ORDER BY 1`
     expect(connections.map((c: any) => c.connection_name)).not.toContain("leaver")
     expect(connections.map((c: any) => c.connection_name)).toContain("stayer")
-    expect(h.binding("stayer")?.status.statusText).toBe("READY")
+    expect((await h.binding("stayer"))?.status.statusText).toBe("READY")
   })
 
   test("deleting the last binding of a workspace removes its connection group", async () => {
     await Effect.runPromise(h.kube.delete(Bindings, BINDING_NAMESPACE, "stayer"))
-    await waitFor(() => !h.binding("stayer"))
+    await waitFor(async () => !(await h.binding("stayer")))
     const groups = await h.db.sql`SELECT 1 FROM guacamole_connection_group WHERE connection_group_name = 'ws8'`
     expect(groups).toHaveLength(0)
   })
@@ -144,9 +144,9 @@ describe("deletion", () => {
     await Effect.runPromise(h.kube.delete(Bindings, BINDING_NAMESPACE, "ghost"))
     await h.startOperator()
     const d = deploymentNameFor("ws7", "ghost")
-    await waitFor(() => !h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d), { message: "the orphan Deployment to go" })
+    await waitFor(async () => !(await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)), { message: "the orphan Deployment to go" })
     await waitFor(async () => (await h.db.sql`SELECT 1 FROM guacamole_entity WHERE name = 'ws7@ghost'`).length === 0)
-    expect(h.binding("steady")?.status.statusText).toBe("READY")
+    expect((await h.binding("steady"))?.status.statusText).toBe("READY")
   })
 })
 
@@ -157,20 +157,20 @@ describe("the VNC password", () => {
     await settled(h)
     const d = deploymentNameFor("ws6", "rotated")
     const secretName = `client-${d}-vnc`
-    const passwordOf = () => Buffer.from(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).data.password, "base64").toString()
-    const podAnnotation = () =>
-      h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d).spec.template.metadata.annotations["xlscsde.nhs.uk/vnc-secret-uid"]
-    const oldPassword = passwordOf()
-    const oldAnnotation = podAnnotation()
-    expect(oldAnnotation).toBe(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata.uid)
+    const passwordOf = async () => Buffer.from((await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)).data.password, "base64").toString()
+    const podAnnotation = async () =>
+      (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)).spec.template.metadata.annotations["xlscsde.nhs.uk/vnc-secret-uid"]
+    const oldPassword = (await passwordOf())
+    const oldAnnotation = (await podAnnotation())
+    expect(oldAnnotation).toBe((await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)).metadata.uid)
 
     await Effect.runPromise(h.kube.delete(Secrets, GUACAMOLE_NAMESPACE, secretName))
-    await waitFor(() => h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName), { message: "a new Secret" })
+    await waitFor(async () => (await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)), { message: "a new Secret" })
     await settled(h)
-    const newPassword = passwordOf()
+    const newPassword = (await passwordOf())
     expect(newPassword).not.toBe(oldPassword)
-    expect(podAnnotation()).toBe(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata.uid)
-    expect(podAnnotation()).not.toBe(oldAnnotation)
+    expect((await podAnnotation())).toBe((await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)).metadata.uid)
+    expect((await podAnnotation())).not.toBe(oldAnnotation)
     const [param] = await h.db.sql`
       SELECT p.parameter_value FROM guacamole_connection_parameter p
       JOIN guacamole_connection c USING (connection_id)
@@ -193,8 +193,8 @@ describe("a binding whose user changes", () => {
     })
     await settled(h)
     expect(await h.db.sql`SELECT 1 FROM guacamole_entity WHERE name = 'ws5@before'`).toHaveLength(0)
-    expect(h.binding("renamed")!.status.deploymentName).toBe(d)
-    const deployment = h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)
+    expect((await h.binding("renamed"))!.status.deploymentName).toBe(d)
+    const deployment = (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d))
     expect(deployment.metadata.annotations["xlscsde.nhs.uk/username"]).toBe("after")
     const [hostname] = await h.db.sql`
       SELECT p.parameter_value FROM guacamole_connection_parameter p JOIN guacamole_connection c USING (connection_id)

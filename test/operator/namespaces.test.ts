@@ -24,10 +24,10 @@ test("a binding in a watched namespace is served; one elsewhere gets no status, 
   await h.createBinding("ignored", { workspace: "ws1", username: "ignored", expires: "2099-12-31" }, "elsewhere")
   await h.waitForStatus("served", "READY")
   await settled(h)
-  const ignored = h.binding("ignored", "elsewhere")!
+  const ignored = (await h.binding("ignored", "elsewhere"))!
   expect(ignored.status).toBeUndefined()
   expect(ignored.metadata.finalizers).toBeUndefined()
-  expect(h.api.list("apps", "deployments", "guacamole")).toHaveLength(1)
+  expect((await h.list("apps", "deployments", "guacamole"))).toHaveLength(1)
   const watched = h.api.requests.all().filter((r) => r.resource === "analyticsworkspacebindings" && r.verb === "watch")
   expect(watched.every((r) => r.namespace === "jupyterhub")).toBe(true)
 })

@@ -32,8 +32,8 @@ describe("a new binding", () => {
     expect(b.metadata.finalizers).toContain("xlscsde.nhs.uk/guacamole-operator")
   })
 
-  test("has a Deployment as the reference operator made it, scaled to the binding's replicas", () => {
-    const d = h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deployment)
+  test("has a Deployment as the reference operator made it, scaled to the binding's replicas", async () => {
+    const d = (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deployment))
     expect(d).toBeDefined()
     expect(d.metadata.labels["xlscsde.nhs.uk/purpose"]).toBe("workspace-client")
     expect(d.spec.replicas).toBe(0)
@@ -58,8 +58,8 @@ describe("a new binding", () => {
     expect(d.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/${name}`)
   })
 
-  test("has a headless Service on 5900 selecting the browser pod", () => {
-    const s = h.api.get("", "services", GUACAMOLE_NAMESPACE, `client-${deployment}`)
+  test("has a headless Service on 5900 selecting the browser pod", async () => {
+    const s = (await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${deployment}`))
     expect(s).toBeDefined()
     expect(s.spec.clusterIP).toBe("None")
     expect(s.spec.selector).toEqual({ "xlscsde.nhs.uk/deployment-name": deployment })
@@ -70,7 +70,7 @@ describe("a new binding", () => {
   })
 
   test("has a per-binding random VNC password, in a Secret and in the Guacamole connection", async () => {
-    const secret = h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${deployment}-vnc`)
+    const secret = (await h.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${deployment}-vnc`))
     expect(secret).toBeDefined()
     const password = Buffer.from(secret.data.password, "base64").toString()
     expect(password).toHaveLength(8)
@@ -123,15 +123,15 @@ describe("a new binding", () => {
   })
 
   test("records Events on the binding", async () => {
-    const events = await waitFor(() => {
-      const list = h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.involvedObject?.name === name)
+    const events = await waitFor(async () => {
+      const list = (await h.list("", "events", BINDING_NAMESPACE)).filter((e: any) => e.involvedObject?.name === name)
       return list.length >= 2 ? list : undefined
     })
     const reasons = events.map((e: any) => e.reason)
     expect(reasons).toContain("GuacamoleUpdated")
     expect(reasons).toContain("StatusChanged")
     for (const e of events) expect(JSON.stringify(e)).not.toContain(
-      Buffer.from(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${deployment}-vnc`).data.password, "base64").toString(),
+      Buffer.from((await h.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${deployment}-vnc`)).data.password, "base64").toString(),
     )
   })
 })

@@ -33,7 +33,7 @@ test("no password reaches a log line, an Event or a status, even when things fai
     CREATE TRIGGER fail_params BEFORE INSERT OR UPDATE ON guacamole_connection_parameter
       FOR EACH ROW EXECUTE FUNCTION fail_params();`)
   await h.createBinding("ws1-bob", { workspace: "ws1", username: "bob", expires: "2099-12-31" })
-  await waitFor(() => h.binding("ws1-bob")?.status?.statusText === "ERROR", { message: "bob's binding to fail" })
+  await waitFor(async () => (await h.binding("ws1-bob"))?.status?.statusText === "ERROR", { message: "bob's binding to fail" })
   // An API failure on the Secret write.
   h.api.faults.failNext({ resource: "secrets", verb: "create" }, { code: 500, count: 1 })
   await h.createBinding("ws2-carol", { workspace: "ws2", username: "carol", expires: "2099-12-31" })
@@ -43,23 +43,23 @@ test("no password reaches a log line, an Event or a status, even when things fai
   await h.waitForStatus("ws2-carol", "READY", 20_000)
   await settled(h)
 
-  const vncPasswords = ["ws1-alice", "ws1-bob", "ws2-carol"].map((name) => {
-    const b = h.binding(name)!
-    const s = h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${b.status.deploymentName}-vnc`)
+  const vncPasswords = await Promise.all(["ws1-alice", "ws1-bob", "ws2-carol"].map(async (name) => {
+    const b = (await h.binding(name))!
+    const s = (await h.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${b.status.deploymentName}-vnc`))
     return Buffer.from(s.data.password, "base64").toString()
-  })
+  }))
   const dbPassword = Redacted.value(h.config.db.password)
   const secrets = [...vncPasswords, dbPassword].filter((s) => s.length >= 4)
   expect(secrets.length).toBeGreaterThanOrEqual(3)
   expect(logs.length).toBeGreaterThan(10)
   expect(logs.some((l) => l.includes("reconcile failed"))).toBe(true)
 
-  const events = JSON.stringify(h.api.list("", "events", BINDING_NAMESPACE))
-  const statuses = JSON.stringify(h.api.list(Bindings.group, Bindings.plural, BINDING_NAMESPACE).map((b: any) => b.status))
+  const events = JSON.stringify((await h.list("", "events", BINDING_NAMESPACE)))
+  const statuses = JSON.stringify((await h.list(Bindings.group, Bindings.plural, BINDING_NAMESPACE)).map((b: any) => b.status))
   for (const secret of secrets) {
     for (const line of logs) expect(line).not.toContain(secret)
     expect(events).not.toContain(secret)
     expect(statuses).not.toContain(secret)
   }
-  expect(deploymentNameFor("ws1", "alice")).toBe(h.binding("ws1-alice")!.status.deploymentName)
+  expect(deploymentNameFor("ws1", "alice")).toBe((await h.binding("ws1-alice"))!.status.deploymentName)
 })

@@ -101,8 +101,8 @@ afterAll(async () => {
 })
 
 test("the Deployment and Service are adopted in place, and the browser gets its own VNC password", async () => {
-  const deployment = h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)
-  const service = h.api.get("", "services", GUACAMOLE_NAMESPACE, `client-${d}`)
+  const deployment = (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d))
+  const service = (await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${d}`))
   expect(deployment.metadata.uid).toBe(before.deployment)
   expect(service.metadata.uid).toBe(before.service)
   expect(deployment.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/ws1-alice`)
@@ -115,7 +115,7 @@ test("the Deployment and Service are adopted in place, and the browser gets its 
 })
 
 test("the Guacamole rows are kept, with the shared password 1234 replaced by the binding's", async () => {
-  const secret = h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`)
+  const secret = (await h.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`))
   const password = Buffer.from(secret.data.password, "base64").toString()
   expect(password).not.toBe("1234")
   const groups = await h.db.sql`SELECT 1 FROM guacamole_connection_group WHERE connection_group_name = 'ws1'`
@@ -127,6 +127,6 @@ test("the Guacamole rows are kept, with the shared password 1234 replaced by the
   const [user] = await h.db.sql`SELECT u.valid_until::text AS valid_until FROM guacamole_user u
     JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws1@alice'`
   expect(user!.valid_until).toBe("2099-12-31")
-  expect(h.binding("ws1-alice")!.status.statusText).toBe("READY")
-  expect(h.binding("ws1-alice")!.status.deploymentName).toBe(d)
+  expect((await h.binding("ws1-alice"))!.status.statusText).toBe("READY")
+  expect((await h.binding("ws1-alice"))!.status.deploymentName).toBe(d)
 })
