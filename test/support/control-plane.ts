@@ -76,7 +76,7 @@ export interface ControlPlane {
   readonly admin: KubeClientService
   /** A token for a ServiceAccount through TokenRequest. */
   serviceAccountToken(namespace: string, name: string, expirationSeconds?: number): Promise<string>
-  /** The audit log's entries so far (writes only: create, update, patch, delete, deletecollection). */
+  /** The audit log's entries so far: every request of a service account, and every write. */
   audit(): AuditEvent[]
   stop(): Promise<void>
 }
@@ -134,6 +134,8 @@ const AUDIT_POLICY = stringify({
   kind: "Policy",
   omitStages: ["RequestReceived", "ResponseStarted", "Panic"],
   rules: [
+    // Every request of a service account (the operator's, reads included), and everyone's writes.
+    { level: "Metadata", userGroups: ["system:serviceaccounts"] },
     { level: "Metadata", verbs: ["create", "update", "patch", "delete", "deletecollection"] },
     { level: "None" },
   ],

@@ -28,6 +28,11 @@ export interface Write {
   readonly name?: string
 }
 
+/** One request the operator made (reads included), with the server's answer. */
+export interface Request extends Write {
+  readonly status: number
+}
+
 export interface TestServer {
   readonly kind: ServerKind
   readonly url: string
@@ -51,6 +56,8 @@ export interface TestServer {
   operatorKubeConfig(): Promise<KubeConfig>
   /** The operator's writes since `mark()` (the emulator's request log, the real server's audit log). */
   writesSince(mark: WriteMark): Promise<Write[]>
+  /** Every request the operator made since `mark()`, reads included, with the status it got. */
+  requestsSince(mark: WriteMark): Promise<Request[]>
   mark(): WriteMark
   stop(): Promise<void>
 }
@@ -159,7 +166,7 @@ async function emulatorServer(options: ServerOptions): Promise<TestServer> {
   })
   const admin = makeKubeClient(api.kubeConfig())
   let rbacApplied = false
-  return {
+  const server: TestServer = {
     kind: "emulator",
     url: api.url,
     kubeconfigPath: api.kubeconfigPath,
@@ -178,27 +185,30 @@ async function emulatorServer(options: ServerOptions): Promise<TestServer> {
       return api.kubeConfigFor(EMULATOR_OPERATOR_TOKEN)
     },
     mark: () => ({ at: api.requests.all().length }),
-    writesSince: async (mark) =>
+    writesSince: async (mark) => writesOf(await server.requestsSince(mark)),
+    requestsSince: async (mark) =>
       api.requests
         .all()
         .slice(mark.at)
-        .filter((r) => ["create", "update", "patch", "delete"].includes(r.verb))
+        .filter((r) => !rbac || r.user === OPERATOR_USER)
         .map((r) => ({
           verb: r.verb,
           resource: r.resource,
           ...(r.subresource ? { subresource: r.subresource } : {}),
           ...(r.namespace ? { namespace: r.namespace } : {}),
           ...(r.name ? { name: r.name } : {}),
+          status: r.status,
         })),
     stop: () => api.stop(),
   }
+  return server
 }
 
 async function realServer(options: ServerOptions): Promise<TestServer> {
   const plane = await startControlPlane({ namespaces: options.namespaces, crds: options.crds })
   const admin = plane.admin
   let operatorToken: string | undefined
-  return {
+  const server: TestServer = {
     kind: "real",
     url: plane.url,
     kubeconfigPath: plane.kubeconfigPath,
@@ -220,8 +230,9 @@ async function realServer(options: ServerOptions): Promise<TestServer> {
       return plane.kubeConfigFor(operatorToken)
     },
     mark: () => ({ at: Date.now() }),
-    async writesSince(mark) {
-      return plane
+    writesSince: async (mark) => writesOf(await server.requestsSince(mark)),
+    requestsSince: async (mark) =>
+      plane
         .audit()
         .filter((e) => e.user.username === OPERATOR_USER && Date.parse(e.requestReceivedTimestamp) >= mark.at)
         .map((e) => ({
@@ -230,10 +241,11 @@ async function realServer(options: ServerOptions): Promise<TestServer> {
           ...(e.objectRef?.subresource ? { subresource: e.objectRef.subresource } : {}),
           ...(e.objectRef?.namespace ? { namespace: e.objectRef.namespace } : {}),
           ...(e.objectRef?.name ? { name: e.objectRef.name } : {}),
-        }))
-    },
+          status: e.responseStatus?.code ?? 0,
+        })),
     stop: () => plane.stop(),
   }
+  return server
 }
 
 /** List items of built-in kinds come without apiVersion and kind on the wire; the emulator's direct reads have them. */
@@ -241,6 +253,10 @@ const withKind = (group: string, plural: string, item: KubeObject): KubeObject =
   const kind = Object.entries(kinds).find(([, [g, p]]) => g === group && p === plural)?.[0]
   return { apiVersion: group ? `${group}/v1` : "v1", ...(kind ? { kind } : {}), ...item }
 }
+
+const writeVerbs = new Set(["create", "update", "patch", "delete", "deletecollection"])
+const writesOf = (requests: ReadonlyArray<Request>): Write[] =>
+  requests.filter((r) => writeVerbs.has(r.verb)).map(({ status: _status, ...write }) => write)
 
 export const startServer = (kind: ServerKind, options: ServerOptions): Promise<TestServer> =>
   kind === "real" ? realServer(options) : emulatorServer(options)
