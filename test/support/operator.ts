@@ -8,7 +8,8 @@ import { resolve } from "node:path"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { type Clock, Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import YAML from "yaml"
-import { OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import { defaultIdleSettings, OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import { defaultBrowserPod } from "../../src/domain/browser-pod.ts"
 import { make as makeKubeClient, type KubeClientService, type KubeObject } from "../../src/kube/client.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { runOperator, type OperatorHandle, type OperatorOptions } from "../../src/operator.ts"
@@ -65,7 +66,9 @@ export const testConfig = (db: TestDatabase, overrides: Partial<OperatorConfig> 
     imageName: "browser:test",
     browserUrl: "https://jupyter.test",
     operatorName: OPERATOR_NAME,
+    pod: defaultBrowserPod,
   },
+  idle: defaultIdleSettings,
   watchNamespaces: [],
   logLevel: "error",
   logFormat: "json",
