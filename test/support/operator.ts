@@ -49,7 +49,10 @@ export interface Harness {
   readonly kc: KubeConfig
   /** A client for the test's own reads and writes (not the operator's). */
   readonly kube: KubeClientService
+  /** The operator's configuration (the next start's, after `reconfigure`). */
   readonly config: OperatorConfig
+  /** Changes settings for the next `startOperator` (as an operator redeployed with new environment variables). */
+  reconfigure(overrides: Partial<OperatorConfig>): void
   operator(): OperatorHandle
   startOperator(options?: OperatorOptions): Promise<OperatorHandle>
   stopOperator(): Promise<void>
@@ -107,7 +110,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const db = await createTestDatabase()
   const kc = api.kubeConfig()
   const kube = makeKubeClient(kc)
-  const config = testConfig(db, options.config)
+  let config = testConfig(db, options.config)
   let scope: Scope.CloseableScope | undefined
   let handle: OperatorHandle | undefined
 
@@ -136,7 +139,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     db,
     kc,
     kube,
-    config,
+    get config() {
+      return config
+    },
+    reconfigure: (overrides) => {
+      config = { ...config, ...overrides }
+    },
     operator: () => {
       if (!handle) throw new Error("the operator is not running")
       return handle
