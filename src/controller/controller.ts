@@ -19,6 +19,7 @@ import { isTransient as isTransientKube } from "../kube/errors.ts"
 import { makeInformer, type Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services } from "../kube/resources.ts"
 import { CONTROLLER, type Metrics } from "../http/metrics.ts"
+import { makeBrowserLifecycle } from "./browser.ts"
 import { makeEventRecorder } from "./events.ts"
 import { makeWorkQueue } from "./queue.ts"
 import { reconcile, writeBindingStatus, type ReconcileEnv, type ReconcileError } from "./reconcile.ts"
@@ -112,8 +113,16 @@ export const startController = (
       return Either.isRight(decoded) ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
     }
 
+    const events = makeEventRecorder(kube, { component: settings.workload.operatorName, instance: settings.instance })
+    const browser = makeBrowserLifecycle(metrics, events)
+    // Bindings listed at start-up were scaled before this process could see it: only later changes are timed.
+    let serving = false
+    const wantedReplicas = (o: KubeObject | undefined) => Number(o?.spec?.replicas ?? 0)
+
     const onBinding = (type: string, object: KubeObject, previous: KubeObject | undefined) => {
       const key = bindingKey(object)
+      if (type === "DELETED" || wantedReplicas(object) <= 0) browser.scaleDownSeen(key)
+      else if (serving && wantedReplicas(previous) <= 0) browser.scaleUpSeen(key)
       const name = deploymentNameOf(object)
       if (type === "DELETED") {
         if (name && byDeploymentName.get(name) === key) byDeploymentName.delete(name)
@@ -168,7 +177,6 @@ export const startController = (
       observe: (object) => bindingInformerFor(object.metadata.namespace!)?.observe(object),
     }
 
-    const events = makeEventRecorder(kube, { component: settings.workload.operatorName, instance: settings.instance })
     const env: ReconcileEnv = {
       kube,
       db,
@@ -182,6 +190,7 @@ export const startController = (
       applied: new Map(),
       randomBytes: options.randomBytes ?? cryptoRandomBytes,
       watches,
+      browser,
     }
 
     const reportFailure = (key: string, error: ReconcileError) =>
@@ -244,6 +253,7 @@ export const startController = (
     let isReady = false
     yield* queue.run(settings.concurrency, process)
     isReady = true
+    serving = true
     yield* Effect.logInfo(
       `controller ready: ${bindingInformers.reduce((n, i) => n + i.list().length, 0)} bindings, ${settings.concurrency} workers`,
     )
