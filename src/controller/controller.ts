@@ -19,7 +19,9 @@ import { isTransient as isTransientKube } from "../kube/errors.ts"
 import { makeInformer, type Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services } from "../kube/resources.ts"
 import { CONTROLLER, type Metrics } from "../http/metrics.ts"
+import type { IdleSettings } from "../config.ts"
 import { makeBrowserLifecycle } from "./browser.ts"
+import { cullerEnabled, makeIdleCuller } from "./idle.ts"
 import { makeEventRecorder } from "./events.ts"
 import { makeWorkQueue } from "./queue.ts"
 import { reconcile, writeBindingStatus, type ReconcileEnv, type ReconcileError } from "./reconcile.ts"
@@ -35,6 +37,8 @@ export interface ControllerSettings {
   readonly watchIdleTimeout: Duration.Duration
   /** Names this replica in Events (the pod name in a cluster). */
   readonly instance: string
+  /** Stopping idle browsers; absent or without a timeout and maximum age: off. */
+  readonly idle?: IdleSettings
 }
 
 export interface ControllerOptions {
@@ -257,6 +261,22 @@ export const startController = (
     yield* Effect.logInfo(
       `controller ready: ${bindingInformers.reduce((n, i) => n + i.list().length, 0)} bindings, ${settings.concurrency} workers`,
     )
+
+    if (settings.idle && cullerEnabled(settings.idle)) {
+      yield* makeIdleCuller({
+        kube,
+        db,
+        settings: settings.idle,
+        namespace: settings.workload.namespace,
+        bindings: () => bindingInformers.flatMap((i) => i.list()),
+        observeBinding: bindings.observe,
+        deployments,
+        statusFields,
+        events,
+        browser,
+        metrics,
+      }).run
+    }
 
     const resync = () => {
       env.applied.clear()

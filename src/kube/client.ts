@@ -85,7 +85,7 @@ export interface KubeClientService {
     namespace: string | undefined,
     name: string,
     patch: Patch,
-    subresource?: "status",
+    subresource?: "status" | "scale",
   ) => Effect.Effect<KubeObject, KubeError>
   readonly delete: (
     rt: ResourceType,
@@ -246,7 +246,7 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
     call(async () => {
       const options = patchOptions(p)
       const body = p.body as object
-      const suffix = subresource === "status" ? "Status" : ""
+      const suffix = subresource === "status" ? "Status" : subresource === "scale" ? "Scale" : ""
       if (typedApi(rt)) {
         return wire(rt, 
           await method(rt, "patch", rt.namespaced, suffix)({ name, body, ...(rt.namespaced ? { namespace } : {}) }, options),
@@ -258,7 +258,9 @@ export const make = (kc: k8s.KubeConfig): KubeClientService => {
         return wire(rt, 
           subresource === "status"
             ? await custom.patchNamespacedCustomObjectStatus(namespaced, options)
-            : await custom.patchNamespacedCustomObject(namespaced, options),
+            : subresource === "scale"
+              ? await custom.patchNamespacedCustomObjectScale(namespaced, options)
+              : await custom.patchNamespacedCustomObject(namespaced, options),
         )
       }
       return wire(rt, 
