@@ -3,7 +3,7 @@
  * memory, on this machine, against the API emulator and PostgreSQL
  * (DATABASE_URL when set, else the embedded one).
  *
- *   bun run bench [--bindings N] [--workspaces N] [--scale N]
+ *   bun run bench [--bindings N] [--workspaces N] [--scale N] [--idle-bindings N]
  *
  * Prints figures; asserts nothing. Times vary with the machine: read the
  * request counts as exact and the times as indications.
@@ -15,6 +15,7 @@ import { deploymentNameFor } from "../src/domain/naming.ts"
 import { GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness } from "../test/support/operator.ts"
 import { usingRealPostgres } from "../test/support/postgres.ts"
 import { waitFor } from "../test/support/wait.ts"
+import { idleCheckCost } from "./idle.ts"
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     bindings: { type: "string", default: "200" },
     workspaces: { type: "string", default: "20" },
     scale: { type: "string", default: "50" },
+    "idle-bindings": { type: "string", default: "10000" },
   },
 })
 const N = Number(values.bindings)
@@ -143,4 +145,7 @@ try {
 }
 
 await h.close()
+
+// ---- the idle check at scale (its own database) ------------------------------------------
+await idleCheckCost(Number(values["idle-bindings"]))
 process.exit(0)

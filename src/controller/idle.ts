@@ -61,6 +61,12 @@ export const cullerEnabled = (s: IdleSettings): boolean => s.timeout !== undefin
 
 const describe = (d: Duration.Duration) => Duration.format(Duration.millis(Math.round(Duration.toMillis(d) / 1000) * 1000))
 
+const deploymentNameOf = (raw: KubeObject): string | undefined => {
+  if (typeof raw.status?.deploymentName === "string" && raw.status.deploymentName !== "") return raw.status.deploymentName
+  const decoded = decodeBinding(raw)
+  return Either.isRight(decoded) ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
+}
+
 export const makeIdleCuller = (env: IdleCullerEnv) => {
   /** Per binding key: when this process first saw the browser running, and when a check last found it in use. */
   const firstSeen = new Map<string, number>()
@@ -112,15 +118,12 @@ export const makeIdleCuller = (env: IdleCullerEnv) => {
     const work: Array<Effect.Effect<number>> = []
     let inUse = 0
     for (const raw of env.bindings()) {
-      if (raw.metadata.deletionTimestamp) continue
-      const decoded = decodeBinding(raw)
-      if (Either.isLeft(decoded) || decoded.right.spec.replicas < 1) continue
+      // Cheap tests first: most browsers are stopped. An invalid binding's browser is stopped by the reconcile.
+      const replicas = raw.spec?.replicas
+      if (raw.metadata.deletionTimestamp || typeof replicas !== "number" || replicas < 1) continue
+      const deploymentName = deploymentNameOf(raw)
+      if (deploymentName === undefined) continue
       const key = bindingKey(raw)
-      const b = decoded.right
-      const deploymentName =
-        typeof raw.status?.deploymentName === "string" && raw.status.deploymentName !== ""
-          ? raw.status.deploymentName
-          : deploymentNameFor(b.spec.workspace, b.spec.username)
       const deployment = env.deployments.get(env.namespace, deploymentName)
       const owner = deployment && bindingKeyOf(deployment)
       if (!deployment || (owner !== undefined && owner !== key) || Number(deployment.spec?.replicas ?? 0) < 1) continue
