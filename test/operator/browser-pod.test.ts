@@ -9,6 +9,7 @@ import { defaultBrowserPod, type BrowserPodSettings } from "../../src/domain/bro
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { GUACAMOLE_NAMESPACE, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 import { podSecurityViolations } from "../support/pod-security.ts"
+import { forEachServer } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"
 
 setDefaultTimeout(60_000)
@@ -31,12 +32,13 @@ const restricted: BrowserPodSettings = {
   ],
 }
 
+forEachServer("browser pod hardening", (server) => {
 let h: Harness
-const deployment = () => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws1", "alice"))
-const podSpec = () => deployment()!.spec.template.spec
+const deployment = () => h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("ws1", "alice"))
+const podSpec = async () => (await deployment())!.spec.template.spec
 
 beforeAll(async () => {
-  h = await startHarness()
+  h = await startHarness({ server })
   await h.createBinding("ws1-alice", { workspace: "ws1", username: "alice", expires: "2099-12-31", replicas: 1 })
   await h.waitForStatus("ws1-alice", "READY")
   await settled(h)
@@ -44,8 +46,8 @@ beforeAll(async () => {
 afterAll(() => h?.close())
 
 describe("the browser pod", () => {
-  test("carries no token, no service links, no privilege, and passes Pod Security baseline by default", () => {
-    const spec = podSpec()
+  test("carries no token, no service links, no privilege, and passes Pod Security baseline by default", async () => {
+    const spec = await podSpec()
     expect(spec.automountServiceAccountToken).toBe(false)
     expect(spec.enableServiceLinks).toBe(false)
     expect(spec.securityContext).toEqual({ seccompProfile: { type: "RuntimeDefault" } })
@@ -66,20 +68,20 @@ describe("the browser pod", () => {
   })
 
   test("the restricted setting set passes Pod Security restricted, rolls the browser once, then stays quiet", async () => {
-    const before = deployment()!
+    const before = (await deployment())!
     await h.stopOperator()
     h.reconfigure({ workload: { ...h.config.workload, pod: restricted } })
-    h.api.requests.clear()
+    const mark = h.server.mark()
     await h.startOperator()
-    await waitFor(() => deployment()!.spec.template.spec.securityContext.runAsNonRoot === true, {
+    await waitFor(async () => (await podSpec()).securityContext.runAsNonRoot === true, {
       message: "the Deployment to carry the new settings",
     })
     await settled(h)
-    const patches = h.api.requests.writes().filter((r) => r.resource === "deployments")
+    const patches = (await h.server.writesSince(mark)).filter((r) => r.resource === "deployments")
     expect(patches.map((r) => r.verb)).toEqual(["patch"])
-    expect(deployment()!.metadata.generation).toBe(before.metadata.generation + 1)
+    expect((await deployment())!.metadata.generation).toBe(before.metadata.generation + 1)
 
-    const spec = podSpec()
+    const spec = await podSpec()
     expect(podSecurityViolations(spec, "restricted")).toEqual([])
     expect(spec.securityContext).toEqual({
       runAsUser: 1000,
@@ -108,16 +110,17 @@ describe("the browser pod", () => {
   test("settings taken away are taken off the pod, once", async () => {
     await h.stopOperator()
     h.reconfigure({ workload: { ...h.config.workload, pod: defaultBrowserPod } })
-    h.api.requests.clear()
+    const mark = h.server.mark()
     await h.startOperator()
-    await waitFor(() => deployment()!.spec.template.spec.nodeSelector === undefined, { message: "the node selector to go" })
+    await waitFor(async () => (await podSpec()).nodeSelector === undefined, { message: "the node selector to go" })
     await settled(h)
-    expect(h.api.requests.writes().filter((r) => r.resource === "deployments").length).toBe(1)
-    const spec = podSpec()
+    expect((await h.server.writesSince(mark)).filter((r) => r.resource === "deployments").length).toBe(1)
+    const spec = await podSpec()
     expect(spec.securityContext).toEqual({ seccompProfile: { type: "RuntimeDefault" } })
     expect(spec.tolerations).toBeUndefined()
     expect(spec.containers[0].resources).toEqual({})
     expect(spec.volumes.length).toBe(2)
     expect(await writesDuringResync(h)).toEqual([])
   })
+})
 })

@@ -49,12 +49,12 @@ describe("the wait from sign-in to a ready browser", () => {
     const share = await histogram("awms_browser_start_operator_seconds")
     expect(share.count).toBe(1)
     expect(share.sum).toBeLessThan(start.sum)
-    await waitFor(() => h.binding("ws1-alice")?.status?.readyReplicas === 1, { message: "status.readyReplicas to be 1" })
+    await waitFor(async () => (await h.binding("ws1-alice"))?.status?.readyReplicas === 1, { message: "status.readyReplicas to be 1" })
 
     await patchReplicasAsKeycloak(h, "ws1-alice", 0)
     const stopped = await waitFor(() => eventsOf("ws1-alice", "BrowserStopped")[0], { message: "the BrowserStopped Event" })
     expect(stopped.message).toBe("browser stopped")
-    await waitFor(() => h.binding("ws1-alice")?.status?.readyReplicas === 0, { message: "status.readyReplicas to be 0" })
+    await waitFor(async () => (await h.binding("ws1-alice"))?.status?.readyReplicas === 0, { message: "status.readyReplicas to be 0" })
     expect((await histogram("awms_browser_start_seconds")).count).toBe(1)
   })
 
@@ -78,7 +78,7 @@ describe("one researcher, one browser", () => {
     const warning = eventsOf("ws2-bob", "ReplicasLimited")[0]
     expect(warning.type).toBe("Warning")
     expect(warning.message).toBe("spec.replicas is 5, but a researcher has one browser: 1 runs")
-    expect(h.binding("ws2-bob")!.status!.statusText).toBe("READY")
+    expect((await h.binding("ws2-bob"))!.status!.statusText).toBe("READY")
   })
 
   test("replicas: -1 runs none: the running browser is stopped and the binding is in ERROR", async () => {

@@ -78,7 +78,7 @@ const twoChecks = async () => {
   await waitFor(async () => (await count()) >= start + 2, { message: "two idle checks" })
 }
 
-const wanted = (name: string) => h.binding(name)?.spec?.replicas
+const wanted = async (name: string) => (await h.binding(name))?.spec?.replicas
 
 describe("the idle culler", () => {
   let aliceConnection = 0
@@ -93,11 +93,11 @@ describe("the idle culler", () => {
 
     at(39) // bob: 10 minutes of grace, then 29 idle
     await twoChecks()
-    expect(wanted("ws1-bob")).toBe(1)
-    expect(h.binding("ws1-alice")?.status?.lastActiveCheck).toBe("2026-12-01T12:39:00Z")
+    expect(await wanted("ws1-bob")).toBe(1)
+    expect((await h.binding("ws1-alice"))?.status?.lastActiveCheck).toBe("2026-12-01T12:39:00Z")
 
     at(41)
-    await waitFor(() => wanted("ws1-bob") === 0, { message: "bob's binding to be scaled to 0" })
+    await waitFor(async () => (await wanted("ws1-bob")) === 0, { message: "bob's binding to be scaled to 0" })
     // The Event follows the scale-down.
     const idle = await waitFor(() => eventsOf("ws1-bob", "BrowserIdle").length > 0 && eventsOf("ws1-bob", "BrowserIdle"))
     expect(idle.map((e: any) => e.message)).toEqual(["browser stopped: no Guacamole connection to it for 31m (idle timeout 30m)"])
@@ -105,18 +105,18 @@ describe("the idle culler", () => {
     await waitFor(() => eventsOf("ws1-bob", "BrowserStopped").length === 1, { message: "bob's BrowserStopped Event" })
 
     await twoChecks()
-    expect(wanted("ws1-alice")).toBe(1)
+    expect(await wanted("ws1-alice")).toBe(1)
     expect(deployment("alice").status.readyReplicas).toBe(1)
-    expect(h.binding("ws1-alice")?.status?.lastActiveCheck).toBe("2026-12-01T12:41:00Z")
+    expect((await h.binding("ws1-alice"))?.status?.lastActiveCheck).toBe("2026-12-01T12:41:00Z")
   })
 
   test("once its connection closes, the timeout counts from the last check that found it in use", async () => {
     await disconnect(aliceConnection, 42)
     at(70) // last seen in use at 41: 29 minutes idle
     await twoChecks()
-    expect(wanted("ws1-alice")).toBe(1)
+    expect(await wanted("ws1-alice")).toBe(1)
     at(72)
-    await waitFor(() => wanted("ws1-alice") === 0, { message: "alice's binding to be scaled to 0" })
+    await waitFor(async () => (await wanted("ws1-alice")) === 0, { message: "alice's binding to be scaled to 0" })
     await waitFor(() => eventsOf("ws1-alice", "BrowserIdle").length === 1, { message: "alice's BrowserIdle Event" })
   })
 
@@ -125,16 +125,16 @@ describe("the idle culler", () => {
     await waitFor(() => deployment("bob")?.status?.readyReplicas === 1, { message: "bob's browser to run again" })
     at(100) // started at 72: 28 minutes, within grace + timeout
     await twoChecks()
-    expect(wanted("ws1-bob")).toBe(1)
+    expect(await wanted("ws1-bob")).toBe(1)
   })
 
   test("the maximum age stops a browser even while it is in use, with its own Event", async () => {
     await connect("bob", 101)
     at(72 + 12 * 60 - 1)
     await twoChecks()
-    expect(wanted("ws1-bob")).toBe(1)
+    expect(await wanted("ws1-bob")).toBe(1)
     at(72 + 12 * 60)
-    await waitFor(() => wanted("ws1-bob") === 0, { message: "bob's binding to be scaled to 0 at its maximum age" })
+    await waitFor(async () => (await wanted("ws1-bob")) === 0, { message: "bob's binding to be scaled to 0 at its maximum age" })
     const maxAge = await waitFor(() => eventsOf("ws1-bob", "BrowserMaxAge").length > 0 && eventsOf("ws1-bob", "BrowserMaxAge"))
     expect(maxAge.map((e: any) => e.message)).toEqual([
       "browser stopped: it had run for 12h, the maximum age 12h",
