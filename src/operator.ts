@@ -74,6 +74,7 @@ export const runOperator = (
         resyncInterval: config.resyncInterval,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         watchIdleTimeout: config.watchIdleTimeout,
+        idle: config.idle,
         instance: process.env.POD_NAME ?? hostname(),
       },
       { ...options, metrics },

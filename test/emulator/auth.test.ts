@@ -281,6 +281,8 @@ describe("RBAC", () => {
       expect(await can(verb, "analyticsworkspacebindings.xlscsde.nhs.uk", "jupyterhub")).toBe(true)
     }
     expect(await can("patch", "analyticsworkspacebindings.xlscsde.nhs.uk/status", "jupyterhub")).toBe(true)
+    // The idle culler stops a browser by scaling its binding.
+    expect(await can("patch", "analyticsworkspacebindings.xlscsde.nhs.uk/scale", "jupyterhub")).toBe(true)
     expect(await can("create", "events", "jupyterhub")).toBe(true)
     expect(await can("get", "customresourcedefinitions.apiextensions.k8s.io", undefined, { name: "analyticsworkspacebindings.xlscsde.nhs.uk" })).toBe(true)
     for (const resource of ["deployments.apps", "services", "secrets"]) {
@@ -290,7 +292,7 @@ describe("RBAC", () => {
     // Nothing more.
     expect(await can("delete", "analyticsworkspacebindings.xlscsde.nhs.uk", "jupyterhub")).toBe(false)
     expect(await can("create", "analyticsworkspacebindings.xlscsde.nhs.uk", "jupyterhub")).toBe(false)
-    expect(await can("patch", "analyticsworkspacebindings.xlscsde.nhs.uk/scale", "jupyterhub")).toBe(false)
+    expect(await can("update", "analyticsworkspacebindings.xlscsde.nhs.uk/scale", "jupyterhub")).toBe(false)
     expect(await can("get", "secrets", "jupyterhub")).toBe(false)
     expect(await can("list", "deployments.apps", "jupyterhub")).toBe(false)
     expect(await can("list", "secrets")).toBe(false)

@@ -39,6 +39,35 @@ const deployment = (over: Record<string, any> = {}) => ({
 })
 
 describe("Deployment defaulting (apps/v1)", () => {
+  test("a hardened pod template comes back as kube-apiserver 1.34 stores it: nulls and empty omitempty fields gone, quantities canonical, nothing else defaulted", () => {
+    const d: any = deployment()
+    const spec = d.spec.template.spec
+    Object.assign(spec, {
+      automountServiceAccountToken: false,
+      enableServiceLinks: null,
+      securityContext: { runAsUser: null, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      nodeSelector: {},
+      tolerations: [
+        { key: "browsers", operator: "", value: "", effect: "NoSchedule" },
+        { operator: "Exists", tolerationSeconds: null },
+      ],
+      volumes: [{ name: "home", emptyDir: { medium: "" } }, { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "1024Mi" } }],
+    })
+    Object.assign(spec.containers[0], {
+      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"], add: [] }, readOnlyRootFilesystem: false, privileged: null },
+      resources: { requests: { cpu: "0.5", memory: "1024Mi" }, limits: null },
+    })
+    applyBuiltinDefaults("apps", "deployments", d, ctx())
+    expect(spec.automountServiceAccountToken).toBe(false)
+    expect("enableServiceLinks" in spec).toBe(false)
+    expect(spec.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
+    expect("nodeSelector" in spec).toBe(false)
+    expect(spec.tolerations).toEqual([{ key: "browsers", effect: "NoSchedule" }, { operator: "Exists" }])
+    expect(spec.volumes).toEqual([{ name: "home", emptyDir: {} }, { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "1Gi" } }])
+    expect(spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: false })
+    expect(spec.containers[0].resources).toEqual({ requests: { cpu: "500m", memory: "1Gi" } })
+  })
+
   test("spec and pod template get the real server's defaults", () => {
     const d: any = deployment()
     d.spec.template.spec.containers.push({

@@ -29,13 +29,24 @@
  *   kubernetes.io/metadata.name = name.
  * - Pod: the pod spec defaults, enableServiceLinks true, status.phase Pending.
  *
+ * - What decoding into Go structs and encoding again does to the pod template fields an
+ *   operator hardening its pods writes (pod and container securityContext, resources,
+ *   nodeSelector, tolerations, emptyDir, automountServiceAccountToken, enableServiceLinks):
+ *   a null pointer or map, and the empty value of an `omitempty` field ("" medium, an
+ *   empty toleration operator, an empty drop list), disappear; kube-apiserver 1.34 defaults
+ *   none of these fields otherwise (no SetDefaults_SecurityContext or _Toleration exists).
+ *   Container requests and limits are rounded up to milli precision and canonicalised
+ *   (SetDefaults_ResourceList, Quantity's String): "0.5" is stored as "500m", "1024Mi" as "1Gi".
+ *
  * Not modelled: admission plugins (service account token volumes, default tolerations,
- * LimitRanger), quantity canonicalisation, dual-stack clusters.
+ * LimitRanger), dual-stack clusters.
  *
  * Messages follow k8s.io/apimachinery field.Error.ErrorBody (the Status cause message).
  */
 import { fromLabelSelectorObject, isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, matchLabels, SelectorError, byteLength, regexError, maxLenError } from "./selectors.ts"
 import type { FieldCause } from "./structural.ts"
+// The one piece shared with the operator: its outputs are pinned to apimachinery's by test/domain/quantity.test.ts.
+import { canonicalQuantity } from "../../src/domain/quantity.ts"
 
 export interface DefaultingContext {
   /** A fresh ClusterIP from the emulated service CIDR. */
@@ -92,12 +103,69 @@ function defaultFieldRef(f: unknown): void {
   if (isObj(f) && unset(f.apiVersion)) f.apiVersion = "v1"
 }
 
+const isEmpty = (v: unknown) =>
+  v === null || v === "" || (Array.isArray(v) && v.length === 0) || (isObj(v) && Object.keys(v).length === 0)
+
+/** Fields that are Go pointers or `omitempty`: null, and their empty values, are not serialised. */
+function dropEmpty(o: unknown, keys: ReadonlyArray<string>): void {
+  if (!isObj(o)) return
+  for (const k of keys) if (k in o && isEmpty(o[k])) delete o[k]
+}
+
+/** Only null pointers are dropped: a pointer to an empty struct is serialised as {}. */
+function dropNull(o: unknown, keys: ReadonlyArray<string>): void {
+  if (!isObj(o)) return
+  for (const k of keys) if (o[k] === null) delete o[k]
+}
+
+const SECURITY_CONTEXT_POINTERS = [
+  "runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "seLinuxOptions", "windowsOptions", "appArmorProfile",
+]
+
+function roundTripResources(r: Obj): void {
+  for (const list of ["requests", "limits"]) {
+    if (!isObj(r[list])) continue
+    for (const [name, q] of Object.entries(r[list] as Obj)) {
+      const canonical = typeof q === "string" || typeof q === "number" ? canonicalQuantity(String(q)) : undefined
+      if (canonical !== undefined) r[list][name] = canonical
+    }
+  }
+  dropEmpty(r, ["requests", "limits", "claims"])
+}
+
+function roundTripContainerSecurityContext(sc: unknown): void {
+  if (!isObj(sc)) return
+  dropNull(sc, [...SECURITY_CONTEXT_POINTERS, "capabilities", "privileged", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount"])
+  dropEmpty(sc.capabilities, ["add", "drop"])
+}
+
+function roundTripPodSpec(spec: Obj): void {
+  dropNull(spec, ["automountServiceAccountToken", "enableServiceLinks", "securityContext"])
+  dropEmpty(spec, ["nodeSelector", "tolerations"])
+  if (isObj(spec.securityContext)) {
+    dropNull(spec.securityContext, [...SECURITY_CONTEXT_POINTERS, "fsGroup", "fsGroupChangePolicy"])
+    dropEmpty(spec.securityContext, ["supplementalGroups", "sysctls"])
+  }
+  for (const t of list(spec.tolerations)) {
+    dropEmpty(t, ["key", "operator", "value", "effect"])
+    dropNull(t, ["tolerationSeconds"])
+  }
+  for (const v of list(spec.volumes)) {
+    if (!isObj(v) || !isObj(v.emptyDir)) continue
+    dropEmpty(v.emptyDir, ["medium", "sizeLimit"])
+    if (typeof v.emptyDir.sizeLimit === "string") v.emptyDir.sizeLimit = canonicalQuantity(v.emptyDir.sizeLimit) ?? v.emptyDir.sizeLimit
+  }
+}
+
 function defaultContainer(c: unknown, hostNetwork: boolean): void {
   if (!isObj(c)) return
+  dropNull(c, ["securityContext"])
+  roundTripContainerSecurityContext(c.securityContext)
   if (unset(c.imagePullPolicy)) c.imagePullPolicy = imageTag(String(c.image ?? "")) === "latest" ? "Always" : "IfNotPresent"
   if (unset(c.terminationMessagePath)) c.terminationMessagePath = "/dev/termination-log"
   if (unset(c.terminationMessagePolicy)) c.terminationMessagePolicy = "File"
   if (!isObj(c.resources)) c.resources = {}
+  roundTripResources(c.resources)
   for (const p of list(c.ports)) {
     if (!isObj(p)) continue
     if (unset(p.protocol)) p.protocol = "TCP"
@@ -134,6 +202,7 @@ function defaultVolume(v: unknown): void {
 
 /** SetDefaults_PodSpec and what it reaches. */
 export function defaultPodSpec(spec: Obj): void {
+  roundTripPodSpec(spec)
   if (unset(spec.dnsPolicy)) spec.dnsPolicy = "ClusterFirst"
   if (unset(spec.restartPolicy)) spec.restartPolicy = "Always"
   if (!isObj(spec.securityContext)) spec.securityContext = {}
