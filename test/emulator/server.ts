@@ -8,6 +8,7 @@ import { Api, type Target } from "./api.ts"
 import { ApiError, Errors } from "./errors.ts"
 import type { Faults, RequestAttributes, RequestLog } from "./faults.ts"
 import type { ResourceType } from "./registry.ts"
+import { decodeKubernetesProtobuf, ProtobufError } from "./protobuf.ts"
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.ts"
 import { toTable } from "./tables.ts"
 import { translate, WatchHub, type WatchSpec } from "./watch.ts"
@@ -43,6 +44,34 @@ function decodeContinue(token: string): { rv: number; start: string } {
     return { rv: t.rv, start: t.start }
   } catch {
     throw Errors.badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+  }
+}
+
+/**
+ * A boolean query parameter as the real server reads it (runtime.Convert_Slice_string_To_bool):
+ * absent, `0` or `false` in any case is false; any other value, the empty one too, is true.
+ */
+export function queryBool(q: URLSearchParams, name: string): boolean {
+  const v = q.getAll(name)[0]
+  if (v === undefined) return false
+  return v !== "0" && v.toLowerCase() !== "false"
+}
+
+const PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+/**
+ * The request body as JSON text: a Kubernetes protobuf body (what kubectl's
+ * generator commands send) is decoded to the JSON object it stands for.
+ */
+function requestBody(req: Request, bytes: Uint8Array): string {
+  const ct = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase()
+  if (ct !== PROTOBUF || bytes.length === 0) return new TextDecoder().decode(bytes)
+  if (req.method !== "POST" && req.method !== "PUT" && req.method !== "DELETE") throw Errors.unsupportedMediaType(ct, ["application/json"])
+  try {
+    return JSON.stringify(decodeKubernetesProtobuf(bytes))
+  } catch (e) {
+    if (e instanceof ProtobufError) throw Errors.badRequest(`the body of the request could not be decoded as protobuf: ${e.message}`)
+    throw e
   }
 }
 
@@ -82,7 +111,7 @@ export class ApiServer {
       if (e instanceof ApiError) return errorResponse(e)
       throw e
     }
-    const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.text()
+    const bytes = req.method === "GET" || req.method === "HEAD" ? new Uint8Array() : new Uint8Array(await req.arrayBuffer())
     const record = {
       verb: "",
       method: req.method,
@@ -90,12 +119,13 @@ export class ApiServer {
       group: "",
       resource: "",
       contentType: req.headers.get("content-type") ?? undefined,
-      bodySize: Buffer.byteLength(body),
+      bodySize: bytes.length,
       status: 0,
       at: Date.now(),
     } as import("./faults.ts").RequestRecord
     let res: Response
     try {
+      const body = requestBody(req, bytes)
       const route = this.route(segs, req.method, url.searchParams)
       const t = route.target
       record.verb = route.verb
@@ -230,7 +260,7 @@ export class ApiServer {
       version = segs[2]!
       rest = segs.slice(3)
     }
-    let watch = q.get("watch") === "true" || q.get("watch") === "1"
+    let watch = queryBool(q, "watch")
     if (rest[0] === "watch") {
       watch = true
       rest = rest.slice(1)
@@ -330,7 +360,7 @@ export class ApiServer {
         return this.watch(t, q, req.signal, route.watchName)
       case "create": {
         const ct = (req.headers.get("content-type") ?? "application/json").split(";")[0]!.trim()
-        if (ct !== "application/json" && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json"])
+        if (ct !== "application/json" && ct !== PROTOBUF && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", PROTOBUF])
         const created = api.create(t, this.parseBody(body))
         route.createdName = created?.metadata?.name
         return json(created, 201)
@@ -448,7 +478,7 @@ export class ApiServer {
       matches,
       render,
       initial: [],
-      bookmarks: q.get("allowWatchBookmarks") === "true",
+      bookmarks: queryBool(q, "allowWatchBookmarks"),
     }
     const timeout = q.get("timeoutSeconds")
     if (timeout !== null && Number(timeout) > 0) spec.timeoutMs = Number(timeout) * 1000
