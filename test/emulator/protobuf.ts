@@ -461,10 +461,11 @@ export class Writer {
     return this
   }
 
-  bool(no: number, v: boolean | undefined): this {
-    if (!v) return this
+  /** `always`: write false too, as Go does for a set pointer. */
+  bool(no: number, v: boolean | undefined, always = false): this {
+    if (v === undefined || (!v && !always)) return this
     this.tag(no, VARINT)
-    this.varint(1)
+    this.varint(v ? 1 : 0)
     return this
   }
 

@@ -8,6 +8,7 @@ import { Api, type Target } from "./api.ts"
 import { ApiError, Errors } from "./errors.ts"
 import type { Faults, RequestAttributes, RequestLog } from "./faults.ts"
 import type { ResourceType } from "./registry.ts"
+import { OpenApi } from "./openapi.ts"
 import { decodeKubernetesProtobuf, ProtobufError } from "./protobuf.ts"
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.ts"
 import { toTable } from "./tables.ts"
@@ -98,14 +99,18 @@ export class ApiServer {
     readonly log: RequestLog,
     readonly faults: Faults,
     private readonly port: () => number,
-  ) {}
+  ) {
+    this.openapi = new OpenApi(api.registry, SERVER_VERSION.gitVersion)
+  }
+
+  private readonly openapi: OpenApi
 
   async handle(req: Request): Promise<Response> {
     const url = new URL(req.url)
     const segs = url.pathname.split("/").filter((s) => s !== "").map(decodeURIComponent)
     try {
       this.authenticate(req)
-      const meta = this.nonResource(segs)
+      const meta = this.nonResource(segs, req.headers.get("accept") ?? "")
       if (meta) return meta
     } catch (e) {
       if (e instanceof ApiError) return errorResponse(e)
@@ -158,13 +163,21 @@ export class ApiServer {
   }
 
   /** Discovery, version and health endpoints (not logged). */
-  private nonResource(segs: string[]): Response | undefined {
+  private nonResource(segs: string[], accept: string): Response | undefined {
     const reg = this.api.registry
     const [a, b, c] = segs
     if (segs.length === 1 && a === "version") return json(SERVER_VERSION)
     if (segs.length === 1 && (a === "healthz" || a === "livez" || a === "readyz")) return new Response("ok", { headers: { "Content-Type": "text/plain" } })
     if (a === "openapi") {
-      if (b === "v3") return this.openapiV3(segs.slice(2))
+      if (b === "v3") {
+        const doc = this.openapi.v3(segs.slice(2))
+        if (!doc) throw Errors.pathNotFound()
+        return json(doc)
+      }
+      if (b === "v2" && segs.length === 2) {
+        if (!/protobuf/.test(accept)) return json(this.openapi.v2Document())
+        return new Response(this.openapi.v2Protobuf(), { headers: { "Content-Type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" } })
+      }
       throw Errors.pathNotFound()
     }
     if (a === "api") {
@@ -197,54 +210,6 @@ export class ApiServer {
       return undefined
     }
     throw Errors.pathNotFound()
-  }
-
-  /**
-   * A minimal OpenAPI v3: per group-version, the PATCH operations with their
-   * GroupVersionKind and the `fieldValidation` parameter, which is what
-   * kubectl looks for before it lets the server validate (it then needs no
-   * schemas). `/openapi/v2` is not served.
-   */
-  private openapiV3(rest: string[]): Response {
-    const reg = this.api.registry
-    const gvs: { path: string; group: string; version: string }[] = [{ path: "api/v1", group: "", version: "v1" }]
-    for (const g of reg.groups()) for (const v of g.versions) gvs.push({ path: `apis/${g.name}/${v}`, group: g.name, version: v })
-    const doc = (gv: { group: string; version: string }) => {
-      const paths: Record<string, unknown> = {}
-      const prefix = gv.group ? `/apis/${gv.group}/${gv.version}` : `/api/${gv.version}`
-      for (const t of reg.all()) {
-        if (t.group !== gv.group || !t.versions.includes(gv.version)) continue
-        const p = t.namespaced ? `${prefix}/namespaces/{namespace}/${t.resource}/{name}` : `${prefix}/${t.resource}/{name}`
-        paths[p] = {
-          patch: {
-            operationId: `patch${t.kind}`,
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": { group: gv.group, version: gv.version, kind: t.kind },
-            parameters: [
-              { name: "dryRun", in: "query", schema: { type: "string", uniqueItems: true } },
-              { name: "fieldManager", in: "query", schema: { type: "string", uniqueItems: true } },
-              { name: "fieldValidation", in: "query", schema: { type: "string", uniqueItems: true } },
-            ],
-            responses: {},
-          },
-        }
-      }
-      return { openapi: "3.0.0", info: { title: "Kubernetes", version: SERVER_VERSION.gitVersion }, paths, components: { schemas: {} } }
-    }
-    const hash = (gv: { group: string; version: string }) => {
-      const s = JSON.stringify(doc(gv))
-      let h = 2166136261
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0
-      return h.toString(16).toUpperCase().padStart(8, "0")
-    }
-    if (rest.length === 0) {
-      const paths: Record<string, unknown> = {}
-      for (const gv of gvs) paths[gv.path] = { serverRelativeURL: `/openapi/v3/${gv.path}?hash=${hash(gv)}` }
-      return json({ paths })
-    }
-    const gv = gvs.find((x) => x.path === rest.join("/"))
-    if (!gv) throw Errors.pathNotFound()
-    return json(doc(gv))
   }
 
   private route(segs: string[], method: string, q: URLSearchParams): Route {
@@ -357,7 +322,7 @@ export class ApiServer {
       case "list":
         return this.list(t, req, q)
       case "watch":
-        return this.watch(t, q, req.signal, route.watchName)
+        return this.watch(t, q, req, route.watchName)
       case "create": {
         const ct = (req.headers.get("content-type") ?? "application/json").split(";")[0]!.trim()
         if (ct !== "application/json" && ct !== PROTOBUF && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", PROTOBUF])
@@ -465,15 +430,26 @@ export class ApiServer {
     return json({ kind: t.type.listKind, apiVersion: api.apiVersion(t.type, t.version), metadata, items })
   }
 
-  private watch(t: Target, q: URLSearchParams, signal: AbortSignal, name?: string): Response {
+  private watch(t: Target, q: URLSearchParams, req: Request, name?: string): Response {
     const api = this.api
     const store = api.store
     const sel = this.selectors(t, q)
     const matches = name === undefined ? sel : (o: any) => o.metadata?.name === name && sel(o)
-    const render = (o: any) => api.toExternal(t.type, t.version, o)
+    // kubectl get -w asks for Tables: one row per event, the column definitions only on the first, as the real server sends.
+    const asTable = this.wantsTable(req)
+    let headers = true
+    const render = (o: any) => {
+      const ext = api.toExternal(t.type, t.version, o)
+      if (!asTable) return ext
+      const table = toTable(t.type, t.version, [ext], { resourceVersion: ext.metadata?.resourceVersion }, q.get("includeObject"))
+      if (!headers) table.columnDefinitions = null
+      headers = false
+      return table
+    }
     const spec: WatchSpec = {
       gr: api.gr(t.type),
       type: t.type,
+      apiVersion: api.apiVersion(t.type, t.version),
       namespace: t.namespace,
       matches,
       render,
@@ -500,6 +476,6 @@ export class ApiServer {
         if (out) spec.initial.push(out)
       }
     }
-    return this.hub.open(spec, signal)
+    return this.hub.open(spec, req.signal)
   }
 }
