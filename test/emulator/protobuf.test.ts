@@ -73,6 +73,6 @@ describe("protobuf over HTTP", () => {
       body: Uint8Array.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x50]),
     })
     expect(bad.status).toBe(400)
-    expect((await bad.json()).message).toContain("could not be decoded as protobuf")
+    expect(((await bad.json()) as { message: string }).message).toContain("could not be decoded as protobuf")
   })
 })
