@@ -13,7 +13,7 @@ import { ConfigProvider, Effect, Redacted } from "effect"
 import YAML from "yaml"
 import { formatResults, exitCodeOf, runChecks, type CheckName, type CheckResult } from "../../src/check.ts"
 import { operatorConfig } from "../../src/config.ts"
-import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { createTestDatabase, repoRoot, type TestDatabase } from "../support/postgres.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).

@@ -5,7 +5,7 @@
  * resourceVersions. Shared by the tests and the sandbox.
  */
 import type { Controller } from "../../src/controller/controller.ts"
-import type { Emulator } from "../emulator/index.ts"
+import type { Emulator } from "@awms/kube-emulator"
 
 export function isSettled(controller: Controller, api: Pick<Emulator, "list">): boolean {
   if (!controller.ready() || !controller.idle()) return false
