@@ -209,6 +209,30 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl as people use it, on the project's CRD (
     expect(await ok("auth", "can-i", "create", "configmaps", "-n", "kc")).toBe("yes\n")
   })
 
+  test("create deployment and create service clusterip (protobuf), defaulted as the real server defaults them", async () => {
+    await ok("create", "deployment", "web", "-n", "kc", "--image=nginx:1.27", "--replicas=2", "--port=80")
+    const d = JSON.parse(await ok("get", "deployment", "web", "-n", "kc", "-o", "json"))
+    expect(d.spec.replicas).toBe(2)
+    expect(d.spec.selector).toEqual({ matchLabels: { app: "web" } })
+    expect(d.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: "25%" } })
+    expect(d.spec.template.spec.containers).toEqual([
+      {
+        name: "nginx",
+        image: "nginx:1.27",
+        imagePullPolicy: "IfNotPresent",
+        ports: [{ containerPort: 80, protocol: "TCP" }],
+        resources: {},
+        terminationMessagePath: "/dev/termination-log",
+        terminationMessagePolicy: "File",
+      },
+    ])
+    await ok("create", "service", "clusterip", "web", "-n", "kc", "--tcp=80:8080")
+    const svc = JSON.parse(await ok("get", "service", "web", "-n", "kc", "-o", "json"))
+    expect(svc.spec.ports).toEqual([{ name: "80-8080", port: 80, protocol: "TCP", targetPort: 8080 }])
+    expect(svc.spec.selector).toEqual({ app: "web" })
+    expect(svc.spec.clusterIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+  })
+
   test("apply -f of a kind: List, of a multi-document file and of a directory; applying again is unchanged", async () => {
     const list = file(
       "list.yaml",

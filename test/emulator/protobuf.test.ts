@@ -41,8 +41,11 @@ describe("Kubernetes protobuf bodies", () => {
 
   test("a field the emulator does not know is an error naming it, never dropped", () => {
     const ns = new Writer().message(1, meta("x")).string(9, "surprise")
-    expect(() => decodeKubernetesProtobuf(envelope("v1", "Namespace", ns))).toThrow("Namespace: field number 9 is not one the emulator decodes")
-    expect(() => decodeKubernetesProtobuf(envelope("apps/v1", "Deployment", new Writer()))).toThrow("protobuf bodies of apps/v1/Deployment are not decoded")
+    expect(() => decodeKubernetesProtobuf(envelope("v1", "Namespace", ns))).toThrow("Namespace: field number 9 is set and is not one the emulator decodes")
+    // An unlisted field holding only zeros is what Go writes for an unset struct: skipped.
+    const unset = new Writer().message(1, meta("x")).message(9, new Writer().bytes(1, new Uint8Array()).bool(2, false, true))
+    expect(decodeKubernetesProtobuf(envelope("v1", "Namespace", unset))).toEqual({ apiVersion: "v1", kind: "Namespace", metadata: { name: "x" } })
+    expect(() => decodeKubernetesProtobuf(envelope("batch/v1", "Job", new Writer()))).toThrow("protobuf bodies of batch/v1/Job are not decoded")
     expect(() => decodeKubernetesProtobuf(Uint8Array.from([1, 2, 3, 4, 5]))).toThrow(ProtobufError)
   })
 })

@@ -3,7 +3,7 @@
  * format (varints, length-delimited fields; https://protobuf.dev/programming-guides/encoding/):
  *
  * - decoding the request bodies kubectl's generator commands send
- *   (`kubectl create namespace|configmap|secret|serviceaccount|role|rolebinding|…`,
+ *   (`kubectl create namespace|configmap|secret|serviceaccount|deployment|service|role|rolebinding|…`,
  *   `kubectl auth can-i`): the Kubernetes
  *   envelope (`k8s\0` then a runtime.Unknown) around the object's message, turned
  *   into the JSON the rest of the emulator reads;
@@ -13,7 +13,9 @@
  * Field numbers are those of k8s.io/api core/v1 and k8s.io/apimachinery meta/v1
  * and runtime `generated.proto`. Go's generated marshallers write every
  * non-pointer scalar even when it is empty, so a zero value decodes as absent
- * (as JSON's `omitempty` would have left it out) unless the field is a pointer.
+ * (as JSON's `omitempty` would have left it out) unless the field is a pointer,
+ * and an all-zero field the tables do not list is skipped (an unset struct);
+ * a set field they do not list is an error, never silently dropped.
  */
 
 const VARINT = 0
@@ -86,7 +88,7 @@ export function readFields(buf: Uint8Array): RawField[] {
 
 // ---- decoding by field table -----------------------------------------------------
 
-export type Scalar = "string" | "bytes" | "bool" | "int64" | "int32" | "time"
+export type Scalar = "string" | "bytes" | "bool" | "int64" | "int32" | "time" | "intOrString"
 
 export interface FieldSpec {
   name: string
@@ -145,6 +147,35 @@ function scalar(type: Scalar, f: RawField, where: string): unknown {
     case "time":
       if (f.wire !== LEN) throw new ProtobufError(`${where}: expected a Time message`)
       return time(f.bytes!, where)
+    case "intOrString": {
+      // intstr.IntOrString { type = 1 (0 int, 1 string), intVal = 2, strVal = 3 }
+      if (f.wire !== LEN) throw new ProtobufError(`${where}: expected an IntOrString message`)
+      let type = 0n
+      let intVal = 0
+      let strVal = ""
+      for (const e of readFields(f.bytes!)) {
+        if (e.no === 1) type = varint(e, `${where}.type`)
+        else if (e.no === 2) intVal = Number(BigInt.asIntN(32, varint(e, `${where}.intVal`)))
+        else if (e.no === 3) strVal = text(e, `${where}.strVal`)
+      }
+      return type === 1n ? strVal : intVal
+    }
+  }
+}
+
+/**
+ * Whether a field holds only zero values (recursively, for a message): what
+ * Go's marshallers write for a struct or scalar the client left unset. Such a
+ * field the tables below do not list is skipped; any other is an error.
+ */
+function isZeroField(f: RawField): boolean {
+  if (f.wire === VARINT) return f.varint === 0n
+  if (f.wire !== LEN) return f.bytes!.every((b) => b === 0)
+  if (f.bytes!.length === 0) return true
+  try {
+    return readFields(f.bytes!).every(isZeroField)
+  } catch {
+    return false
   }
 }
 
@@ -158,7 +189,10 @@ export function decodeMessage(bytes: Uint8Array, spec: MessageSpec, where = spec
   for (const f of readFields(bytes)) {
     const fs = spec.fields[f.no]
     const at = `${where}.${fs?.name ?? f.no}`
-    if (!fs) throw new ProtobufError(`${where}: field number ${f.no} is not one the emulator decodes`)
+    if (!fs) {
+      if (isZeroField(f)) continue
+      throw new ProtobufError(`${where}: field number ${f.no} is set and is not one the emulator decodes`)
+    }
     const t = fs.type
     let value: unknown
     if (typeof t === "string") {
@@ -358,12 +392,131 @@ const SelfSubjectAccessReview: MessageSpec = {
   },
 }
 
+const Container: MessageSpec = {
+  name: "Container",
+  fields: {
+    1: { name: "name", type: "string" },
+    2: { name: "image", type: "string" },
+    3: { name: "command", type: "string", repeated: true },
+    4: { name: "args", type: "string", repeated: true },
+    5: { name: "workingDir", type: "string" },
+    6: {
+      name: "ports",
+      repeated: true,
+      type: {
+        name: "ContainerPort",
+        fields: {
+          1: { name: "name", type: "string" },
+          2: { name: "hostPort", type: "int32" },
+          3: { name: "containerPort", type: "int32" },
+          4: { name: "protocol", type: "string" },
+          5: { name: "hostIP", type: "string" },
+        },
+      },
+    },
+    7: {
+      name: "env",
+      repeated: true,
+      // valueFrom (3) is not decoded: kubectl's generators do not set it.
+      type: { name: "EnvVar", fields: { 1: { name: "name", type: "string" }, 2: { name: "value", type: "string" } } },
+    },
+    13: { name: "terminationMessagePath", type: "string" },
+    14: { name: "imagePullPolicy", type: "string" },
+    20: { name: "terminationMessagePolicy", type: "string" },
+  },
+}
+
+/** `kubectl create deployment NAME --image=… [--replicas] [--port] [-- command…]`. */
+const Deployment: MessageSpec = {
+  name: "Deployment",
+  fields: {
+    1: { name: "metadata", type: ObjectMeta },
+    2: {
+      name: "spec",
+      type: {
+        name: "DeploymentSpec",
+        fields: {
+          1: { name: "replicas", type: "int32", pointer: true },
+          2: { name: "selector", type: LabelSelector },
+          3: {
+            name: "template",
+            type: {
+              name: "PodTemplateSpec",
+              fields: {
+                1: { name: "metadata", type: ObjectMeta },
+                2: { name: "spec", type: { name: "PodSpec", fields: { 2: { name: "containers", type: Container, repeated: true }, 3: { name: "restartPolicy", type: "string" } } } },
+              },
+            },
+          },
+          4: {
+            name: "strategy",
+            type: {
+              name: "DeploymentStrategy",
+              fields: {
+                1: { name: "type", type: "string" },
+                2: {
+                  name: "rollingUpdate",
+                  type: { name: "RollingUpdateDeployment", fields: { 1: { name: "maxUnavailable", type: "intOrString" }, 2: { name: "maxSurge", type: "intOrString" } } },
+                },
+              },
+            },
+          },
+          5: { name: "minReadySeconds", type: "int32" },
+          6: { name: "revisionHistoryLimit", type: "int32", pointer: true },
+          7: { name: "paused", type: "bool" },
+          9: { name: "progressDeadlineSeconds", type: "int32", pointer: true },
+        },
+      },
+    },
+    // 3 status: a client's is empty (and the main endpoint ignores it).
+  },
+}
+
+/** `kubectl create service clusterip|nodeport|loadbalancer|externalname NAME --tcp=…`. */
+const Service: MessageSpec = {
+  name: "Service",
+  fields: {
+    1: { name: "metadata", type: ObjectMeta },
+    2: {
+      name: "spec",
+      type: {
+        name: "ServiceSpec",
+        fields: {
+          1: {
+            name: "ports",
+            repeated: true,
+            type: {
+              name: "ServicePort",
+              fields: {
+                1: { name: "name", type: "string" },
+                2: { name: "protocol", type: "string" },
+                3: { name: "port", type: "int32" },
+                4: { name: "targetPort", type: "intOrString" },
+                5: { name: "nodePort", type: "int32" },
+                6: { name: "appProtocol", type: "string", pointer: true },
+              },
+            },
+          },
+          2: { name: "selector", type: { map: "string" } },
+          3: { name: "clusterIP", type: "string" },
+          4: { name: "type", type: "string" },
+          5: { name: "externalIPs", type: "string", repeated: true },
+          10: { name: "externalName", type: "string" },
+          18: { name: "clusterIPs", type: "string", repeated: true },
+        },
+      },
+    },
+  },
+}
+
 /** The kinds whose protobuf the emulator decodes, by `apiVersion/kind`. */
 export const PROTOBUF_KINDS: Record<string, MessageSpec> = {
   "v1/Namespace": Namespace,
   "v1/ConfigMap": ConfigMap,
   "v1/Secret": Secret,
   "v1/ServiceAccount": ServiceAccount,
+  "v1/Service": Service,
+  "apps/v1/Deployment": Deployment,
   "rbac.authorization.k8s.io/v1/Role": { name: "Role", fields: { 1: { name: "metadata", type: ObjectMeta }, 2: { name: "rules", type: PolicyRule, repeated: true } } },
   "rbac.authorization.k8s.io/v1/ClusterRole": {
     name: "ClusterRole",
@@ -414,9 +567,7 @@ export function decodeKubernetesProtobuf(body: Uint8Array): Record<string, unkno
   if (contentEncoding) throw new ProtobufError(`content encoding ${JSON.stringify(contentEncoding)} is not supported`)
   const spec = PROTOBUF_KINDS[`${apiVersion}/${kind}`]
   if (!spec) {
-    throw new ProtobufError(
-      `protobuf bodies of ${apiVersion}/${kind} are not decoded by the emulator (only ${Object.keys(PROTOBUF_KINDS).join(", ")}); send it as JSON`,
-    )
+    throw new ProtobufError(`protobuf bodies of ${apiVersion}/${kind} are not decoded by the emulator; send it as JSON (kubectl create -f)`)
   }
   return { apiVersion, kind, ...decodeMessage(raw, spec) }
 }

@@ -130,8 +130,8 @@ export class ApiServer {
     } as import("./faults.ts").RequestRecord
     let res: Response
     try {
-      const body = requestBody(req, bytes)
       const route = this.route(segs, req.method, url.searchParams)
+      const body = requestBody(req, bytes)
       const t = route.target
       record.verb = route.verb
       record.group = t.type.group
