@@ -24,6 +24,10 @@ export interface Target {
   name?: string
   subresource?: string
   dryRun?: boolean
+  /** The request's fieldValidation: Strict refuses unknown fields, Warn (the default) reports them, Ignore drops them. */
+  fieldValidation?: string
+  /** Warnings for the response's Warning headers (unknown fields under Warn). */
+  warnings?: string[]
 }
 
 export const PATCH_TYPES = {
@@ -158,6 +162,7 @@ export class Api {
   private admit(t: Target, obj: any, old: any | undefined): any {
     const type = this.storageType(t.type)
     const strategy = this.strategy(t.type)
+    this.checkUnknownFields(t, strategy.unknownFields(obj, t.version))
     obj = strategy.default(obj, t.version, { allocateClusterIP: () => this.allocateClusterIP() })
     const causes: StatusCause[] = []
     if (!old) {
@@ -169,6 +174,19 @@ export class Api {
     causes.push(...strategy.validate(obj, old, t.version))
     if (causes.length) throw Errors.invalid(t.type.group, t.type.kind, obj.metadata.name, causes)
     return obj
+  }
+
+  /** Unknown fields by the request's fieldValidation, as the real server's decoder treats them. */
+  private checkUnknownFields(t: Target, paths: string[]): void {
+    if (paths.length === 0) return
+    const directive = t.fieldValidation ?? "Warn"
+    if (directive === "Ignore") return
+    const each = paths.map((p) => `unknown field ${JSON.stringify(p)}`)
+    if (directive === "Strict") {
+      const kind = t.type.kind
+      throw Errors.badRequest(`${kind} in version ${JSON.stringify(t.version)} cannot be handled as a ${kind}: strict decoding error: ${each.join(", ")}`)
+    }
+    t.warnings?.push(...each)
   }
 
   allocateClusterIP(): string {
@@ -384,7 +402,10 @@ export class Api {
         next = this.admit(t, next, old)
         this.toInternal(type, next)
       }
-    } else next = strategy.admitStatus(next, t.version)
+    } else {
+      this.checkUnknownFields(t, strategy.unknownFields(next, t.version))
+      next = strategy.admitStatus(next, t.version)
+    }
     // Admission returns new objects: take the metadata from the result.
     const fm = next.metadata
     // generation follows changes outside metadata (and status, when status is a subresource).

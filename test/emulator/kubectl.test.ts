@@ -285,6 +285,17 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl as people use it, on the project's CRD (
     expect(api.get("xlscsde.nhs.uk", "analyticsworkspacebindings", "kc", "typo")).toBeUndefined()
   })
 
+  test("apply of a binding with a misspelt field is refused by the server (kubectl asks for Strict); --validate=warn creates it without the field", async () => {
+    const f = file("typo.yaml", binding("typo2", { workspace: "ws1", usernme: "ann", username: "ann", expires: "2099-01-01" }))
+    const r = await kubectl("apply", "-f", f)
+    expect(r.code).not.toBe(0)
+    expect(r.err).toContain('strict decoding error: unknown field "spec.usernme"')
+    const warned = await kubectl("apply", "-f", f, "--validate=warn")
+    expect(warned.code).toBe(0)
+    expect(warned.err).toContain('Warning: unknown field "spec.usernme"')
+    expect(JSON.parse(await ok("get", "awsb", "typo2", "-n", "kc", "-o", "json")).spec).toEqual({ workspace: "ws1", username: "ann", expires: "2099-01-01", replicas: 0 })
+  })
+
   test("diff: exit 0 and nothing when unchanged, exit 1 and the change when not; nothing is written", async () => {
     const f = file("diff.yaml", binding("diffed", { workspace: "ws1", username: "dee", expires: "2099-01-01" }))
     await ok("apply", "-f", f)

@@ -30,6 +30,12 @@ function json(body: unknown, status = 200, headers: Record<string, string> = {})
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } })
 }
 
+/** The request's warnings as `Warning: 299 - "…"` headers, as the real server sends them. */
+function withWarnings(res: Response, t: Target): Response {
+  for (const w of t.warnings ?? []) res.headers.append("Warning", `299 - ${JSON.stringify(w)}`)
+  return res
+}
+
 function errorResponse(e: ApiError): Response {
   return json(e.toStatus(), e.code, e.headers)
 }
@@ -253,7 +259,11 @@ export class ApiServer {
       if (!ok) throw Errors.pathNotFound()
     }
     const dryRun = q.getAll("dryRun").includes("All")
-    const target: Target = { type, version, namespace, name, subresource, dryRun }
+    const fieldValidation = q.get("fieldValidation") ?? undefined
+    if (fieldValidation !== undefined && !["Strict", "Warn", "Ignore"].includes(fieldValidation)) {
+      throw Errors.badRequest(`fieldValidation must be one of "Ignore", "Strict", "Warn" (got ${JSON.stringify(fieldValidation)})`)
+    }
+    const target: Target = { type, version, namespace, name, subresource, dryRun, fieldValidation, warnings: [] }
     const collection = name === undefined
     let verb: string
     if (watch) {
@@ -328,14 +338,14 @@ export class ApiServer {
         if (ct !== "application/json" && ct !== PROTOBUF && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", PROTOBUF])
         const created = api.create(t, this.parseBody(body))
         route.createdName = created?.metadata?.name
-        return json(created, 201)
+        return withWarnings(json(created, 201), t)
       }
       case "update": {
         const r = api.update(t, this.parseBody(body))
-        return json(r.obj, r.created ? 201 : 200)
+        return withWarnings(json(r.obj, r.created ? 201 : 200), t)
       }
       case "patch":
-        return json(api.patch(t, req.headers.get("content-type") ?? "", body))
+        return withWarnings(json(api.patch(t, req.headers.get("content-type") ?? "", body)), t)
       case "delete": {
         const options: any = (this.parseBody(body) as any) ?? {}
         const { obj, deleted } = api.delete(t, options)

@@ -11,7 +11,7 @@ import type { ResourceType } from "./registry.ts"
 import { formatLabelSelector, fromLabelSelectorObject } from "./selectors.ts"
 import { applyDefaults, pruneUnknownFields, validateAgainstSchema } from "./structural.ts"
 import { applyBuiltinDefaults, validateBuiltin, type DefaultingContext } from "./builtins.ts"
-import { getPath, jsonEqual, now } from "./json.ts"
+import { getPath, isObject, jsonEqual, now } from "./json.ts"
 
 /** The CRD finalizer the apiextensions server adds on deletion. */
 export const CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
@@ -32,6 +32,8 @@ export interface Strategy {
   finishCreate(obj: any): void
   /** Defaulting, in the real server's place (after decoding, before validation); may return a new object. */
   default(obj: any, version: string, ctx: DefaultingContext): any
+  /** The paths of fields the kind's schema does not have (pruning would drop them), as `spec.a` or `spec.items[0].b`. */
+  unknownFields(obj: any, version: string): string[]
   /** Validation of the kind's own fields (ObjectMeta is checked for every kind); `old` on update. */
   validate(obj: any, old: any | undefined, version: string): StatusCause[]
   /** Update through the main endpoint: keeps what it cannot change (status, a namespace's spec). */
@@ -75,6 +77,11 @@ class BuiltinStrategy implements Strategy {
   default(obj: any, _version: string, ctx: DefaultingContext): any {
     applyBuiltinDefaults(this.type.group, this.type.resource, obj, ctx)
     return obj
+  }
+
+  /** Built-ins keep unknown fields: the emulator does not have their full schemas. */
+  unknownFields(_obj: any, _version: string): string[] {
+    return []
   }
 
   validate(obj: any, old: any | undefined, _version: string): StatusCause[] {
@@ -229,6 +236,12 @@ class CustomResourceStrategy extends BuiltinStrategy {
     return schema ? applyDefaults(pruneUnknownFields(obj, schema), schema) : obj
   }
 
+  override unknownFields(obj: any, version: string): string[] {
+    const schema = this.schema(version)
+    // Sorted, as the real server's pruning reports them.
+    return schema ? droppedPaths(obj, pruneUnknownFields(obj, schema), "").sort() : []
+  }
+
   override validate(obj: any, _old: any | undefined, version: string): StatusCause[] {
     const schema = this.schema(version)
     return schema ? validateAgainstSchema(obj, schema) : []
@@ -248,6 +261,22 @@ class CustomResourceStrategy extends BuiltinStrategy {
     const s = path ? getPath(obj, path) : undefined
     return typeof s === "string" ? s : undefined
   }
+}
+
+/** The fields of `before` that `after` lacks (nulls aside: pruning drops those too, and they are no unknown field). */
+function droppedPaths(before: unknown, after: unknown, at: string): string[] {
+  const out: string[] = []
+  if (Array.isArray(before) && Array.isArray(after)) {
+    before.forEach((v, i) => out.push(...droppedPaths(v, after[i], `${at}[${i}]`)))
+  } else if (isObject(before) && isObject(after)) {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === null || v === undefined) continue
+      const p = at ? `${at}.${k}` : k
+      if (!Object.prototype.hasOwnProperty.call(after, k)) out.push(p)
+      else out.push(...droppedPaths(v, after[k], p))
+    }
+  }
+  return out
 }
 
 const cache = new WeakMap<ResourceType, Strategy>()
