@@ -207,6 +207,10 @@ describe.skipIf(!HAVE_KUBECTL)("kubectl as people use it, on the project's CRD (
     const role = JSON.parse(await ok("get", "role", "reader", "-n", "kc", "-o", "json"))
     expect(role.rules).toEqual([{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] }])
     expect(await ok("auth", "can-i", "create", "configmaps", "-n", "kc")).toBe("yes\n")
+    expect((await ok("auth", "whoami")).split("\n").slice(0, 2).map((l) => l.split(/\s+/))).toEqual([
+      ["ATTRIBUTE", "VALUE"],
+      ["Username", "kubernetes-admin"],
+    ])
   })
 
   test("create deployment and create service clusterip (protobuf), defaulted as the real server defaults them", async () => {

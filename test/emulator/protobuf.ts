@@ -529,6 +529,8 @@ export const PROTOBUF_KINDS: Record<string, MessageSpec> = {
   "rbac.authorization.k8s.io/v1/RoleBinding": roleBinding("RoleBinding"),
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": roleBinding("ClusterRoleBinding"),
   "authorization.k8s.io/v1/SelfSubjectAccessReview": SelfSubjectAccessReview,
+  // `kubectl auth whoami`; the request's status is empty.
+  "authentication.k8s.io/v1/SelfSubjectReview": { name: "SelfSubjectReview", fields: { 1: { name: "metadata", type: ObjectMeta } } },
   // `kubectl auth can-i --list`; a request carries no rules, so the status's rule lists are not decoded.
   "authorization.k8s.io/v1/SelfSubjectRulesReview": {
     name: "SelfSubjectRulesReview",
