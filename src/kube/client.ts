@@ -154,7 +154,9 @@ export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTranspor
       const response = await transport.request({ ...r, signal })
       if (!response.ok) return failure(response)
       const text = await response.text()
-      return text ? JSON.parse(text) : undefined
+      if (!text) return undefined
+      // Health endpoints (/readyz, /livez) answer plain text.
+      return (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text
     })
 
   const list: KubeClientService["list"] = (rt, options = {}) =>
