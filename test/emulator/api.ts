@@ -37,6 +37,19 @@ export const PATCH_TYPES = {
   apply: "application/apply-patch+yaml",
 }
 
+/**
+ * ObjectMeta as the real server stores it: Go's `omitempty` leaves out empty
+ * strings, maps and lists, so `labels: {}` or `finalizers: []` in a request
+ * come back absent (and kubectl apply's three-way patch sees them so).
+ */
+function dropEmptyMetadata(meta: Record<string, unknown> | undefined): void {
+  if (!meta) return
+  for (const [k, v] of Object.entries(meta)) {
+    const empty = v === null || v === "" || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0)
+    if (empty) delete meta[k]
+  }
+}
+
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 function randomSuffix(): string {
@@ -162,6 +175,7 @@ export class Api {
   private admit(t: Target, obj: any, old: any | undefined): any {
     const type = this.storageType(t.type)
     const strategy = this.strategy(t.type)
+    dropEmptyMetadata(obj.metadata)
     this.checkUnknownFields(t, strategy.unknownFields(obj, t.version))
     obj = strategy.default(obj, t.version, { allocateClusterIP: () => this.allocateClusterIP() })
     const causes: StatusCause[] = []
