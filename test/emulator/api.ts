@@ -177,6 +177,8 @@ export class Api {
     const strategy = this.strategy(t.type)
     dropEmptyMetadata(obj.metadata)
     this.checkUnknownFields(t, strategy.unknownFields(obj, t.version))
+    const undecodable = strategy.decodeError(obj)
+    if (undecodable) throw Errors.badRequest(undecodable)
     obj = strategy.default(obj, t.version, { allocateClusterIP: () => this.allocateClusterIP() })
     const causes: StatusCause[] = []
     if (!old) {
@@ -327,7 +329,8 @@ export class Api {
         patched = applyStrategicMergePatch(current, patch, t.subresource === "scale" ? "Scale" : t.type.kind)
       }
     } catch (e) {
-      if (e instanceof PatchError) throw new ApiError(e.code, e.reason, e.message)
+      // A patch that cannot be applied is 422 with empty details, as the real server answers.
+      if (e instanceof PatchError) throw new ApiError(e.code, e.reason, e.message, e.code === 422 ? {} : undefined)
       throw e
     }
     if (!isObject(patched)) throw Errors.badRequest("the patched object is not a JSON object")
@@ -351,7 +354,8 @@ export class Api {
     if (m.namespace) metadata.namespace = m.namespace
     Object.assign(metadata, { uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp })
     const replicas = getPath(obj, sc.specReplicasPath)
-    return { kind: "Scale", apiVersion: "autoscaling/v1", metadata, spec: replicas === undefined ? {} : { replicas }, status }
+    // Scale's spec.replicas is omitempty: 0 is left out, as the real server leaves it out.
+    return { kind: "Scale", apiVersion: "autoscaling/v1", metadata, spec: replicas === undefined || replicas === 0 ? {} : { replicas }, status }
   }
 
   private writeScale(t: Target, old: any, scale: any): any {

@@ -10,7 +10,7 @@ import { Errors, type StatusCause } from "./errors.ts"
 import type { ResourceType } from "./registry.ts"
 import { formatLabelSelector, fromLabelSelectorObject } from "./selectors.ts"
 import { applyDefaults, pruneUnknownFields, validateAgainstSchema } from "./structural.ts"
-import { applyBuiltinDefaults, validateBuiltin, type DefaultingContext } from "./builtins.ts"
+import { applyBuiltinDefaults, builtinDecodeError, validateBuiltin, type DefaultingContext } from "./builtins.ts"
 import { getPath, isObject, jsonEqual, now } from "./json.ts"
 
 /** The CRD finalizer the apiextensions server adds on deletion. */
@@ -34,6 +34,8 @@ export interface Strategy {
   default(obj: any, version: string, ctx: DefaultingContext): any
   /** The paths of fields the kind's schema does not have (pruning would drop them), as `spec.a` or `spec.items[0].b`. */
   unknownFields(obj: any, version: string): string[]
+  /** Why the object cannot be decoded into the kind's Go type (a 400 before validation, e.g. Secret data that is not base64), or undefined. */
+  decodeError(obj: any): string | undefined
   /** Validation of the kind's own fields (ObjectMeta is checked for every kind); `old` on update. */
   validate(obj: any, old: any | undefined, version: string): StatusCause[]
   /** Update through the main endpoint: keeps what it cannot change (status, a namespace's spec). */
@@ -77,6 +79,10 @@ class BuiltinStrategy implements Strategy {
   default(obj: any, _version: string, ctx: DefaultingContext): any {
     applyBuiltinDefaults(this.type.group, this.type.resource, obj, ctx)
     return obj
+  }
+
+  decodeError(obj: any): string | undefined {
+    return builtinDecodeError(this.type.group, this.type.resource, obj)
   }
 
   /** Built-ins keep unknown fields: the emulator does not have their full schemas. */
@@ -140,6 +146,8 @@ class NamespaceStrategy extends BuiltinStrategy {
   override readonly gracefulDeletion = {
     finalizer: "namespace" as const,
     mark(next: any) {
+      // A namespace's deletion is no graceful pod deletion: no grace period is recorded.
+      delete next.metadata.deletionGracePeriodSeconds
       next.status = { ...(next.status ?? {}), phase: "Terminating" }
     },
   }
@@ -244,14 +252,18 @@ class CustomResourceStrategy extends BuiltinStrategy {
 
   override validate(obj: any, _old: any | undefined, version: string): StatusCause[] {
     const schema = this.schema(version)
-    return schema ? validateAgainstSchema(obj, schema) : []
+    const causes: StatusCause[] = schema ? validateAgainstSchema(obj, schema) : []
+    const scale = this.type.scale
+    if (scale) causes.push(...scaleReplicasCauses(obj, scale.specReplicasPath))
+    return causes
   }
 
   override admitStatus(next: any, version: string): any {
     const schema = this.schema(version)
     if (!schema) return next
     const out: any = applyDefaults(pruneUnknownFields(next, schema), schema)
-    const causes = validateAgainstSchema(out, schema)
+    const causes: StatusCause[] = validateAgainstSchema(out, schema)
+    if (this.type.scale) causes.push(...scaleReplicasCauses(out, this.type.scale.statusReplicasPath))
     if (causes.length) throw Errors.invalid(this.type.group, this.type.kind, out.metadata?.name ?? "", causes)
     return out
   }
@@ -261,6 +273,31 @@ class CustomResourceStrategy extends BuiltinStrategy {
     const s = path ? getPath(obj, path) : undefined
     return typeof s === "string" ? s : undefined
   }
+}
+
+/** Go's %T of a JSON value as unstructured content holds it. */
+function goType(v: unknown): string {
+  if (typeof v === "string") return "string"
+  if (typeof v === "boolean") return "bool"
+  if (typeof v === "number") return Number.isInteger(v) ? "int64" : "float64"
+  if (Array.isArray(v)) return "[]interface {}"
+  return "map[string]interface {}"
+}
+
+/**
+ * The scale subresource's own check of a custom resource's replicas path
+ * (apiextensions' ValidateScaleSpec/Status): besides the schema's answer, a
+ * value that is no integer gets the accessor error, and a negative one its own.
+ */
+function scaleReplicasCauses(obj: any, path: string): StatusCause[] {
+  const v = getPath(obj, path.replace(/^\./, ""))
+  if (v === undefined || v === null) return []
+  if (typeof v !== "number" || !Number.isInteger(v)) {
+    return [{ reason: "FieldValueInvalid", message: `Invalid value: 0: ${path} accessor error: ${typeof v === "object" ? JSON.stringify(v) : String(v)} is of the type ${goType(v)}, expected int64`, field: path }]
+  }
+  if (v < 0) return [{ reason: "FieldValueInvalid", message: `Invalid value: ${v}: should be a non-negative integer`, field: path }]
+  if (v > 2147483647) return [{ reason: "FieldValueInvalid", message: `Invalid value: ${v}: should be less than or equal to 2147483647`, field: path }]
+  return []
 }
 
 /** The fields of `before` that `after` lacks (nulls aside: pruning drops those too, and they are no unknown field). */
