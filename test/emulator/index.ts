@@ -31,7 +31,7 @@ export interface EmulatorOptions {
   crds?: unknown[]
   /** workload simulator, default off */
   workloads?: { enabled?: boolean; delayMs?: number }
-  /** interval of BOOKMARK events on watches that allow them, default 1000 ms */
+  /** interval of BOOKMARK events on watches that allow them, default 60 000 ms (a real watch cache sends one about once a minute) */
   bookmarkIntervalMs?: number
   /**
    * Authentication (token → user) and, with enforceRbac, RBAC authorisation by the stored
@@ -96,7 +96,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const api = new Api(opts.historySize ?? 1000)
   const log = new RequestLog()
   const faults = new Faults()
-  const hub = new WatchHub(api.store, opts.bookmarkIntervalMs ?? 1000)
+  const hub = new WatchHub(api.store, opts.bookmarkIntervalMs ?? 60_000)
   api.hooks.onUnserve = (t) => hub.closeType(t)
   const workloads = new Workloads(api, opts.workloads)
 
