@@ -10,7 +10,7 @@ import { KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-n
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js"
 import YAML from "yaml"
 import { settingsTable } from "../src/config.ts"
-import { startEmulator, type Emulator } from "./emulator/index.ts"
+import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { repoRoot } from "./support/postgres.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).

@@ -240,6 +240,19 @@ describe("RBAC", () => {
     ])
   })
 
+  test("SelfSubjectReview (kubectl auth whoami) says who the token is, groups implied by the authenticators included", async () => {
+    const res = await as(api, SA_TOKEN, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" })
+    expect(res.status).toBe(201)
+    expect(res.body).toEqual({
+      kind: "SelfSubjectReview",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { creationTimestamp: null },
+      status: { userInfo: { username: SA_USER, groups: ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"] } },
+    })
+    const alice = await as(api, ALICE_TOKEN, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {})
+    expect(alice.body.status.userInfo).toEqual({ username: "alice", groups: ["auditors", "system:authenticated"] })
+  })
+
   test("a malformed SelfSubjectAccessReview is refused with 422", async () => {
     const res = await as(api, SA_TOKEN, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", { spec: {} })
     expect(res.status).toBe(422)

@@ -88,7 +88,7 @@ describe("Deployment defaulting (apps/v1)", () => {
     expect(d.spec.revisionHistoryLimit).toBe(10)
     expect(d.spec.progressDeadlineSeconds).toBe(600)
     expect(d.status).toEqual({})
-    expect(d.spec.template.metadata).toEqual({ labels: { app: "web" }, creationTimestamp: null })
+    expect(d.spec.template.metadata).toEqual({ labels: { app: "web" } })
     const ps = d.spec.template.spec
     expect([ps.restartPolicy, ps.dnsPolicy, ps.schedulerName, ps.terminationGracePeriodSeconds, ps.securityContext]).toEqual([
       "Always",
@@ -164,12 +164,12 @@ describe("Deployment validation", () => {
     expect(validate(deployment({ selector: { matchLabels: { app: "other" } } }))).toEqual([
       {
         reason: "FieldValueInvalid",
-        message: 'Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`',
+        message: 'Invalid value: {"app":"web"}: `selector` does not match template `labels`',
         field: "spec.template.metadata.labels",
       },
     ])
     expect(validate(deployment({ selector: {} })).map((c) => c.message)).toEqual([
-      "Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment",
+      "Invalid value: {}: empty selector is invalid for deployment",
     ])
   })
 
@@ -182,7 +182,7 @@ describe("Deployment validation", () => {
       {
         reason: "FieldValueInvalid",
         message:
-          'Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "tier":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable',
+          'Invalid value: {"matchLabels":{"app":"web","tier":"x"}}: field is immutable',
         field: "spec.selector",
       },
     ])
@@ -289,7 +289,7 @@ describe("Service", () => {
     const changed: any = service({ ports: [{ port: 80 }], clusterIP: "10.96.0.99" })
     applyBuiltinDefaults("", "services", changed, ctx())
     expect(validateBuiltin("", "services", changed, old)).toEqual([
-      { reason: "FieldValueInvalid", message: 'Invalid value: []string{"10.96.0.99"}: may not change once set', field: "spec.clusterIPs[0]" },
+      { reason: "FieldValueInvalid", message: 'Invalid value: ["10.96.0.99"]: may not change once set', field: "spec.clusterIPs[0]" },
     ])
     const replaced: any = service({ ports: [{ port: 80 }] })
     carryOverServiceAllocations(replaced, old)
