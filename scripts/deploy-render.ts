@@ -1,6 +1,6 @@
 /**
  * deploy/*.yaml, the plain manifests for `kubectl apply -f deploy/` (or `-k deploy/`), are the
- * chart in deploy/chart rendered by `helm template` with deploy/render-values.yaml, so the two
+ * chart in deploy/chart rendered by `helm template` with deploy/chart/kubectl-values.yaml, so the two
  * cannot drift apart (test/chart/render.test.ts renders again and compares).
  *
  *   bun run deploy:render          write deploy/*.yaml and deploy/kustomization.yaml
@@ -16,7 +16,7 @@ import { findTool } from "../test/control-plane/tools.ts"
 
 export const repoRoot = resolve(import.meta.dir, "..")
 export const chartDir = resolve(repoRoot, "deploy/chart")
-export const renderValuesPath = resolve(repoRoot, "deploy/render-values.yaml")
+export const renderValuesPath = resolve(repoRoot, "deploy/chart/kubectl-values.yaml")
 export const RELEASE = "awms-guacamole-operator"
 export const RELEASE_NAMESPACE = "guacamole"
 
@@ -105,9 +105,9 @@ const withoutHelmLabels = (o: any): any => {
 }
 
 const header = (spec: FileSpec) =>
-  `# ${spec.what}\n#\n# Rendered from deploy/chart with deploy/render-values.yaml by \`bun run deploy:render\`: edit the chart, not this file.\n`
+  `# ${spec.what}\n#\n# Rendered from deploy/chart with deploy/chart/kubectl-values.yaml by \`bun run deploy:render\`: edit the chart, not this file.\n`
 
-/** deploy/'s generated files (name → text): the chart rendered with deploy/render-values.yaml. */
+/** deploy/'s generated files (name → text): the chart rendered with deploy/chart/kubectl-values.yaml. */
 export const renderDeploy = (helm: string): Map<string, string> => {
   const objects = template(helm, { values: [renderValuesPath] }).map(withoutHelmLabels)
   const out = new Map<string, string>()
