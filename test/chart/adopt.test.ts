@@ -9,7 +9,7 @@ import * as k8s from "@kubernetes/client-node"
 import YAML from "yaml"
 import { startEmulator, type Emulator } from "../emulator/index.ts"
 import { projectCrdPath, loadYaml } from "../support/operator.ts"
-import { chartDir, helm, helmMissingReason, minimalValues, RELEASE, RELEASE_NAMESPACE, valuesFile } from "./helm.ts"
+import { chartDir, fieldValuesPath, helm, helmAsync, helmMissingReason, minimalValues, RELEASE, RELEASE_NAMESPACE, valuesFile } from "./helm.ts"
 
 setDefaultTimeout(60_000)
 
@@ -20,15 +20,10 @@ const BROWSERS = "researchers"
 const ours = { "meta.helm.sh/release-name": RELEASE, "meta.helm.sh/release-namespace": RELEASE_NAMESPACE }
 
 let api: Emulator
-/** Asynchronously: the emulator answers helm from this process. */
 const renderAgainstCluster = async (values: unknown): Promise<any[]> => {
-  const proc = Bun.spawn(
-    [helm!, "template", RELEASE, chartDir, "--namespace", RELEASE_NAMESPACE, "--dry-run=server", "--kubeconfig", api.kubeconfigPath, "--values", valuesFile(values)],
-    { stdout: "pipe", stderr: "pipe" },
-  )
-  const [stdout, stderr, status] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
-  if (status !== 0) throw new Error(stderr)
-  return YAML.parseAllDocuments(stdout).map((d) => d.toJS()).filter((o) => o)
+  const r = await helmAsync(["template", RELEASE, chartDir, "--namespace", RELEASE_NAMESPACE, "--dry-run=server", "--kubeconfig", api.kubeconfigPath, "--values", valuesFile(values)])
+  if (r.status !== 0) throw new Error(r.stderr)
+  return YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o)
 }
 const kinds = (objects: any[]) => objects.map((o) => o.kind)
 
@@ -60,5 +55,27 @@ describeWithHelm("what already exists in the cluster", () => {
     expect(kinds(objects)).not.toContain("ConfigMap")
     const forced = await renderAgainstCluster({ ...minimalValues, browser: { ...minimalValues.browser, namespace: BROWSERS }, firefoxConfig: { create: true } })
     expect(kinds(forced)).toContain("ConfigMap")
+  })
+})
+
+describeWithHelm("the installer's notes", () => {
+  beforeAll(async () => {
+    api = await startEmulator({ namespaces: [RELEASE_NAMESPACE, "jupyterhub"] })
+  })
+  afterAll(() => api?.stop())
+
+  test("say how to run check in the operator's pod, and what to look at in the browser namespace", async () => {
+    // The emulator serves no policy/v1 or OpenAPI: the PodDisruptionBudget is left out and validation off.
+    const values = fieldValuesPath ? [fieldValuesPath] : [valuesFile(minimalValues)]
+    const r = await helmAsync([
+      "install", RELEASE, chartDir, "--namespace", RELEASE_NAMESPACE, "--dry-run=client", "--disable-openapi-validation",
+      "--kubeconfig", api.kubeconfigPath, "--set", "podDisruptionBudget.enabled=false", ...values.flatMap((v) => ["--values", v]),
+    ])
+    expect(r.stderr).toBe("")
+    const notes = r.stdout.slice(r.stdout.indexOf("NOTES:"))
+    expect(notes).toContain(`kubectl exec -n ${RELEASE_NAMESPACE} deploy/${RELEASE} -c controller -- /usr/local/bin/awms-guacamole-operator check`)
+    const browsers = fieldValuesPath ? "guacamole" : "guacamole-browsers"
+    expect(notes).toContain(`kubectl get configmap -n ${browsers} firefox-config xlscsde-enterprise-certificate`)
+    expect(notes).toContain('matched by pods {"app.kubernetes.io/component":"guacd"}')
   })
 })

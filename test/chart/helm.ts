@@ -3,7 +3,7 @@
  * skipped, with the reason), `helm template` and `helm lint` over deploy/chart, and the field's
  * values among the shared fixtures.
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import YAML from "yaml"
@@ -35,8 +35,9 @@ export const valuesFile = (values: unknown): string => {
   return path
 }
 
-/** What a new install must set at least. */
-export const minimalValues = { browser: { url: "https://jupyter.example.org" } }
+/** What a new install must set at least (deploy/chart/ci/minimal-values.yaml). */
+export const minimalValuesPath = resolve(chartDir, "ci/minimal-values.yaml")
+export const minimalValues: { browser: { url: string } } = YAML.parse(readFileSync(minimalValuesPath, "utf8"))
 
 export interface Rendered {
   readonly objects: any[]
@@ -87,3 +88,10 @@ export const lint = (values: ReadonlyArray<unknown>) =>
     RELEASE_NAMESPACE,
     ...values.flatMap((v) => ["--values", typeof v === "string" ? v : valuesFile(v)]),
   ])
+
+/** helm run asynchronously, for a server this process answers (the emulator). */
+export const helmAsync = async (args: ReadonlyArray<string>): Promise<{ status: number; stdout: string; stderr: string }> => {
+  const proc = Bun.spawn([helm!, ...args], { stdout: "pipe", stderr: "pipe" })
+  const [stdout, stderr, status] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  return { status, stdout, stderr }
+}
