@@ -26,3 +26,19 @@ test("deploy/kustomization.yaml lists every plain manifest, each rendered from t
     expect(readFileSync(resolve(repoRoot, "deploy", file), "utf8")).toContain("Rendered from deploy/chart with deploy/chart/kubectl-values.yaml")
   }
 })
+
+const kubectl = Bun.which("kubectl")
+if (!kubectl) console.warn("skipped: kubectl is not installed (not on PATH): kubectl kustomize deploy/ is not tried")
+
+test.skipIf(!kubectl)("kubectl kustomize deploy/ builds every object of the plain manifests", () => {
+  const built = Bun.spawnSync([kubectl!, "kustomize", resolve(repoRoot, "deploy")], { stdout: "pipe", stderr: "pipe" })
+  expect(built.stderr.toString()).toBe("")
+  const id = (o: any) => `${o.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`
+  const objects = YAML.parseAllDocuments(built.stdout.toString()).map((d) => id(d.toJS()))
+  const kustomization = YAML.parse(readFileSync(resolve(repoRoot, "deploy/kustomization.yaml"), "utf8"))
+  const files = (kustomization.resources as string[]).flatMap((f) =>
+    YAML.parseAllDocuments(readFileSync(resolve(repoRoot, "deploy", f), "utf8")).map((d) => id(d.toJS())),
+  )
+  expect(objects.sort()).toEqual(files.sort())
+  expect(objects).toContain("Deployment guacamole/awms-guacamole-operator")
+})

@@ -254,7 +254,7 @@ describeWithHelm("each structured value", () => {
     expect(policies.DisableTelemetry).toBe(true)
   })
 
-  test("the operator pod's securityContext, probes, resources, placement, annotations and ServiceAccount annotations", () => {
+  test("the operator pod's securityContext, probes, resources, placement, annotations, volumes and ServiceAccount annotations", () => {
     const r = render([
       minimalValues,
       {
@@ -267,8 +267,12 @@ describeWithHelm("each structured value", () => {
         podAnnotations: { "example.org/scrape": "true" },
         priorityClassName: "system-cluster-critical",
         serviceAccount: { annotations: { "azure.workload.identity/client-id": "00000000-0000-0000-0000-000000000000" } },
+        volumes: [{ name: "ca", configMap: { name: "db-ca" } }],
+        volumeMounts: [{ name: "ca", mountPath: "/etc/ssl/db", readOnly: true }],
       },
     ])
+    expect(r.find("Deployment").spec.template.spec.volumes).toEqual([{ name: "ca", configMap: { name: "db-ca" } }])
+    expect(r.container.volumeMounts).toEqual([{ name: "ca", mountPath: "/etc/ssl/db", readOnly: true }])
     const pod = r.find("Deployment").spec.template
     expect(pod.spec.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 65532, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } })
     expect(r.container.readinessProbe.periodSeconds).toBe(3)
