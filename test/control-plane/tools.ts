@@ -25,14 +25,35 @@ interface ToolSpec {
   readonly versionOf: string
   /** The Go package of its main. */
   readonly pkg: string
+  /** -X settings the release build stamps (so /version names the release), from the version. */
+  readonly stamp?: (version: string) => ReadonlyArray<string>
+}
+
+// What Kubernetes' release build stamps into component-base (kube-apiserver's /version) and client-go.
+const kubernetesStamp = (version: string) => {
+  const [major, minor] = version.replace(/^v/, "").split(".")
+  return ["k8s.io/component-base/version", "k8s.io/client-go/pkg/version"].flatMap((pkg) => [
+    `${pkg}.gitVersion=${version}`,
+    `${pkg}.gitMajor=${major}`,
+    `${pkg}.gitMinor=${minor}`,
+    `${pkg}.gitTreeState=clean`,
+  ])
 }
 
 const specs = {
-  "kube-apiserver": { module: "kubernetes", versionOf: "k8s.io/kubernetes", pkg: "k8s.io/kubernetes/cmd/kube-apiserver" },
+  "kube-apiserver": {
+    stamp: kubernetesStamp, module: "kubernetes", versionOf: "k8s.io/kubernetes", pkg: "k8s.io/kubernetes/cmd/kube-apiserver" },
   "kube-controller-manager": {
+    stamp: kubernetesStamp,
     module: "kubernetes",
     versionOf: "k8s.io/kubernetes",
     pkg: "k8s.io/kubernetes/cmd/kube-controller-manager",
+  },
+  "kube-scheduler": {
+    stamp: kubernetesStamp,
+    module: "kubernetes",
+    versionOf: "k8s.io/kubernetes",
+    pkg: "k8s.io/kubernetes/cmd/kube-scheduler",
   },
   etcd: { module: "etcd", versionOf: "go.etcd.io/etcd/server/v3", pkg: "go.etcd.io/etcd/server/v3" },
   kwok: { module: "kwok", versionOf: "sigs.k8s.io/kwok", pkg: "sigs.k8s.io/kwok/cmd/kwok" },
@@ -104,13 +125,15 @@ export function buildTools(tools: ReadonlyArray<Tool> = allTools, log: (line: st
     mkdirSync(staging, { recursive: true })
     log(`building ${group.map((t) => `${t} ${toolVersion(t)}`).join(", ")} (go build in go/${module})`)
     const started = performance.now()
+    const spec: ToolSpec = specs[group[0]!]
+    const stamp = (spec.stamp?.(toolVersion(group[0]!)) ?? []).map((x) => ` -X ${x}`).join("")
     const result = spawnSync(
       "go",
-      ["build", "-trimpath", "-ldflags=-s -w", "-o", `${staging}/`, ...group.map((t) => specs[t].pkg)],
+      ["build", "-trimpath", `-ldflags=-s -w${stamp}`, "-o", `${staging}/`, ...group.map((t) => specs[t].pkg)],
       {
         cwd: join(goRoot, module),
         stdio: ["ignore", "inherit", "inherit"],
-        env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly", GOTOOLCHAIN: "local" },
+        env: { ...process.env, GOFLAGS: "-mod=readonly", GOTOOLCHAIN: "local" },
       },
     )
     if (result.status !== 0) {
@@ -120,8 +143,10 @@ export function buildTools(tools: ReadonlyArray<Tool> = allTools, log: (line: st
     for (const t of group) {
       const target = cachedPath(t)
       mkdirSync(resolve(target, ".."), { recursive: true })
-      // The package's last path element names the binary go builds (etcd's is "v3").
-      const built = join(staging, specs[t].pkg.split("/").at(-1)!)
+      // go names a binary after the package's last path element, skipping a major-version suffix (etcd's "v3").
+      const elements = specs[t].pkg.split("/")
+      const last = elements.at(-1)!
+      const built = join(staging, /^v\d+$/.test(last) ? elements.at(-2)! : last)
       renameSync(built, target)
     }
     rmSync(staging, { recursive: true, force: true })
