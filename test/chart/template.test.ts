@@ -122,6 +122,7 @@ describeWithHelm("the chart with its defaults", () => {
       DisablePrivateBrowsing: true,
       DisableFirefoxAccounts: true,
       PrintingEnabled: false,
+      BlockAboutConfig: true,
       ExtensionSettings: { "*": { installation_mode: "blocked" } },
       Certificates: { Install: ["/usr/lib/firefox/distribution/certs/enterprise.crt"] },
     })
