@@ -162,14 +162,18 @@ describe("the VNC password", () => {
       h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d).spec.template.metadata.annotations["xlscsde.nhs.uk/vnc-secret-uid"]
     const oldPassword = passwordOf()
     const oldAnnotation = podAnnotation()
-    expect(oldAnnotation).toBe(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata.uid)
+    const secretVersion = () => {
+      const { uid, resourceVersion } = h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata
+      return `${uid}/${resourceVersion}`
+    }
+    expect(oldAnnotation).toBe(secretVersion())
 
     await Effect.runPromise(h.kube.delete(Secrets, GUACAMOLE_NAMESPACE, secretName))
     await waitFor(() => h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName), { message: "a new Secret" })
     await settled(h)
     const newPassword = passwordOf()
     expect(newPassword).not.toBe(oldPassword)
-    expect(podAnnotation()).toBe(h.api.get("", "secrets", GUACAMOLE_NAMESPACE, secretName).metadata.uid)
+    expect(podAnnotation()).toBe(secretVersion())
     expect(podAnnotation()).not.toBe(oldAnnotation)
     const [param] = await h.db.sql`
       SELECT p.parameter_value FROM guacamole_connection_parameter p

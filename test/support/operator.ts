@@ -72,6 +72,7 @@ export const testConfig = (db: TestDatabase, overrides: Partial<OperatorConfig> 
   concurrency: 4,
   httpPort: 0,
   resyncInterval: Duration.minutes(10),
+  verifyInterval: Duration.minutes(1),
   watchTimeoutSeconds: 60,
   watchIdleTimeout: Duration.seconds(90),
   leaderElection: false,
