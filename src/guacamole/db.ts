@@ -54,9 +54,10 @@ import {
   GuacamoleConflictError,
   type GuacamoleError,
   GuacamoleHeldError,
+  GuacamoleUnavailable,
 } from "./errors.ts"
 import { openPool } from "./pool.ts"
-import type { DbSettings } from "./settings.ts"
+import { DEFAULT_LOCK_TIMEOUT_MS, type DbSettings } from "./settings.ts"
 
 export interface GuacamoleAccess {
   /** Root-level connection group name. */
@@ -314,6 +315,8 @@ interface Plan {
 
 const quote = (s: string) => JSON.stringify(s)
 
+const ANY_HOLDER = "*"
+
 const conflictFor = (
   row: StateRow,
   a: GuacamoleAccess,
@@ -360,7 +363,7 @@ const conflictFor = (
   }
   const mine = holderValue(a.holder)
   for (const held of [row.connection_holder, row.user_holder]) {
-    if (held !== null && held !== mine && held !== options.replacing) {
+    if (held !== null && held !== mine && held !== options.replacing && options.replacing !== ANY_HOLDER) {
       return new GuacamoleHeldError({
         message: `${operation}: Guacamole user ${quote(a.entityName)} and its connection are held by binding ${held.slice(0, held.lastIndexOf("/"))}`,
         operation,
@@ -584,17 +587,35 @@ const single = (rows: ReadonlyArray<StateRow>): StateRow => {
  * One writer per workspace in this process. Writers of one workspace
  * serialise on its advisory lock anyway; waiting here instead, before a pool
  * connection is taken, means a workspace whose rows another session holds
- * locked ties up one connection (until lock_timeout), not the whole pool.
+ * locked ties up one connection (until lock_timeout), not the whole pool. A
+ * writer that waits longer than `waitMs` gives up with a transient error, so
+ * its worker goes back to the queue (and the key to its backoff) instead of
+ * queueing behind a blocked workspace.
  */
-const keyedMutex = () => {
+const keyedMutex = (waitMs: number) => {
   const tails = new Map<string, Promise<void>>()
-  return async <A>(key: string, f: () => Promise<A>): Promise<A> => {
+  return async <A>(key: string, operation: string, f: () => Promise<A>): Promise<A> => {
     const before = tails.get(key) ?? Promise.resolve()
     let release!: () => void
     const mine = new Promise<void>((r) => (release = r))
     const tail = before.then(() => mine)
     tails.set(key, tail)
-    await before
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const waited = await Promise.race([
+      before.then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs))),
+    ])
+    clearTimeout(timer)
+    if (!waited) {
+      // Our turn comes later: pass it straight on.
+      void before.then(release)
+      if (tails.get(key) === tail) void tail.then(() => tails.get(key) === tail && tails.delete(key))
+      throw new GuacamoleUnavailable({
+        message: `${operation}: another write of this workspace has waited for the database for over ${waitMs} ms; retried later`,
+        operation,
+        code: "WORKSPACE_BUSY",
+      })
+    }
     try {
       return await f()
     } finally {
@@ -604,13 +625,14 @@ const keyedMutex = () => {
   }
 }
 
-export const make = (sql: postgres.Sql): GuacamoleDbService => {
-  const perWorkspace = keyedMutex()
+export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: number } = {}): GuacamoleDbService => {
+  const perWorkspace = keyedMutex(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)
   const plan = (a: GuacamoleAccess) => {
     const operation = `plan ${a.entityName}`
     return run(operation, async () => {
       const row = single(await readState(sql, a))
-      const conflict = conflictFor(row, a, operation, { replacing: "*" })
+      // Who holds the rows is for `ensure` to settle (with the caller asking the API server).
+      const conflict = conflictFor(row, a, operation, { replacing: ANY_HOLDER })
       if (conflict !== undefined) throw conflict
       return diff(row, a).descriptions
     })
@@ -624,7 +646,7 @@ export const make = (sql: postgres.Sql): GuacamoleDbService => {
       const early = conflictFor(seen, a, operation, options)
       if (early !== undefined) throw early
       if (diff(seen, a).descriptions.length === 0) return []
-      return perWorkspace(a.workspace.toLowerCase(), () => sql.begin(async (tx) => {
+      return perWorkspace(a.workspace.toLowerCase(), operation, () => sql.begin(async (tx) => {
         const [, rows] = await Promise.all([lockWorkspace(tx, a.workspace), readState(tx, a)])
         const row = single(rows)
         const conflict = conflictFor(row, a, operation, options)
@@ -723,5 +745,5 @@ export const layer = (settings: DbSettings): Layer.Layer<GuacamoleDb> =>
     Effect.acquireRelease(
       Effect.sync(() => openPool(settings)),
       (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
-    ).pipe(Effect.map(make)),
+    ).pipe(Effect.map((sql) => make(sql, settings))),
   )

@@ -9,6 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { type Clock, Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import YAML from "yaml"
 import { OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import type { DbSettings } from "../../src/guacamole/settings.ts"
 import { make as makeKubeClient, type KubeClientService, type KubeObject } from "../../src/kube/client.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { runOperator, type OperatorHandle, type OperatorOptions } from "../../src/operator.ts"
@@ -33,6 +34,8 @@ export interface HarnessOptions {
   readonly crd?: "project" | "fixture"
   readonly emulator?: EmulatorOptions
   readonly config?: Partial<OperatorConfig>
+  /** Database settings on top of the test database's own (pool size, timeouts). */
+  readonly db?: Partial<Omit<DbSettings, "host" | "port" | "database" | "username" | "password">>
   readonly operator?: OperatorOptions
   /** Start the operator at once (default true). */
   readonly start?: boolean
@@ -105,7 +108,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const db = await createTestDatabase()
   const kc = api.kubeConfig()
   const kube = makeKubeClient(kc)
-  const config = testConfig(db, options.config)
+  const base = testConfig(db, options.config)
+  const config: OperatorConfig = options.db ? { ...base, db: { ...base.db, ...options.db } } : base
   let scope: Scope.CloseableScope | undefined
   let handle: OperatorHandle | undefined
 
