@@ -82,6 +82,7 @@ export const runOperator = (
         verifyInterval: config.verifyInterval,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         watchIdleTimeout: config.watchIdleTimeout,
+        idle: config.idle,
         instance: process.env.POD_NAME ?? hostname(),
       },
       { ...options, metrics },

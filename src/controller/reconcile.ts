@@ -39,7 +39,9 @@ import type { KubeClientService, KubeObject } from "../kube/client.ts"
 import type { KubeError } from "../kube/errors.ts"
 import type { Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../kube/resources.ts"
+import type { BrowserLifecycle } from "./browser.ts"
 import type { EventRecorder } from "./events.ts"
+import { heldReplicas, stopOwnedBrowser } from "./replicas.ts"
 import type { StatusFields } from "./status-fields.ts"
 
 /** Held on every binding whose Guacamole access and browser objects the operator has created. */
@@ -65,6 +67,8 @@ export interface ReconcileEnv {
   readonly randomBytes: (n: number) => Uint8Array
   /** Whether bindings of this namespace are watched (others are not ours to clean up after). */
   readonly watches: (namespace: string) => boolean
+  /** Start-up metrics and the browser's ready and stopped Events. */
+  readonly browser?: BrowserLifecycle
 }
 
 export type ReconcileResult = "converged" | "invalid" | "expired" | "deleted" | "cleaned-up" | "conflict" | "skipped"
@@ -153,6 +157,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         // Access goes first: once the rows are gone nobody can open the browser.
         const released = yield* revokeHeld()
         env.applied.delete(key)
+        env.browser?.forget(key)
         for (const { rt, informer, object } of ownedObjects(deploymentName)) {
           yield* counted(
             ignoreNotFound(
@@ -211,7 +216,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         yield* env.events.record(raw, "Warning", "InvalidSpec", message)
         yield* writeStatus("ERROR", { message })
       }
-      // A binding changed into something invalid keeps no access from what it was.
+      // Fail closed: a browser whose binding cannot be read is not left running,
+      // and a binding changed into something invalid keeps no access from what it was.
+      yield* stopOwnedBrowser(env, ownedObjects(knownDeploymentName), counted)
       const released = (raw.metadata.finalizers ?? []).includes(FINALIZER) ? yield* revokeHeld(undefined, raw) : []
       return { result: "invalid", writes: counter.writes, released } satisfies Outcome
     }
@@ -241,7 +248,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
 
     const now = new Date(yield* Clock.currentTimeMillis)
     const expired = isExpired(binding.spec.expires, now)
-    const replicas = expired ? 0 : binding.spec.replicas
+    const replicas = expired ? 0 : yield* heldReplicas(env, current, binding.spec.replicas)
 
     // ---- Guacamole, then the VNC password Secret ----------------------------------------
     // The database decides who holds the identity (under the workspace's lock), so it
@@ -296,10 +303,14 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     )
     yield* ensureObject(env, key, binding, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
     if (created.length > 0) yield* env.events.record(current, "Normal", "Created", `created ${created.join(", ")}`)
+    if (env.browser) {
+      yield* env.browser.afterDeployment({ key, binding: current, before: existingDeployment, after: deployment, nowMillis: now.getTime() })
+    }
 
     // ---- status ------------------------------------------------------------------------
     const observedReplicas = Number(deployment.status?.replicas ?? 0)
-    yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas })
+    const readyReplicas = Number(deployment.status?.readyReplicas ?? 0)
+    yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas, readyReplicas })
     if (expired) return { result: "expired", writes: counter.writes, released } satisfies Outcome
     const untilExpiry = Duration.millis(Math.max(0, expiryInstant(binding.spec.expires).getTime() - now.getTime()))
     return {
@@ -349,6 +360,8 @@ type Counted = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 export interface StatusFieldsUpdate {
   readonly deploymentName?: string
   readonly replicas?: number
+  /** Browser pods ready (the printer column "Ready"); written only where the CRD declares it. */
+  readonly readyReplicas?: number
   readonly message?: string
 }
 

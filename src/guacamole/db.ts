@@ -56,6 +56,7 @@ import {
   GuacamoleHeldError,
   GuacamoleUnavailable,
 } from "./errors.ts"
+import { activeHostnames } from "./activity.ts"
 import { openPool } from "./pool.ts"
 import { DEFAULT_LOCK_TIMEOUT_MS, type DbSettings } from "./settings.ts"
 
@@ -146,6 +147,8 @@ export interface GuacamoleDbService {
   readonly revoke: (r: GuacamoleRevocation) => Effect.Effect<Revoked, GuacamoleError>
   /** SELECT 1, for readiness. */
   readonly ping: Effect.Effect<void, GuacamoleError>
+  /** One query: the hostnames of the connections in use now (see activity.ts). */
+  readonly activeHostnames: Effect.Effect<ReadonlySet<string>, GuacamoleError>
   /** For a `check` command: the Guacamole tables the operator needs exist (and which are missing). */
   readonly checkSchema: Effect.Effect<{ readonly missing: ReadonlyArray<string> }, GuacamoleError>
 }
@@ -735,7 +738,7 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
     return { missing: rows.map((r) => r.name) }
   })
 
-  return { plan, ensure, holdsOthers, revoke, ping, checkSchema }
+  return { plan, ensure, holdsOthers, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
 }
 
 /** A scoped postgres.js pool (connections opened lazily, on first use) ended when the layer is released. */

@@ -1,5 +1,5 @@
 /**
- * Run as its own process by connection-loss.test.ts: the operator's database
+ * Run as its own process by test/tenancy/database.test.ts: the operator's database
  * layer writing bindings (ensure and revoke, in transactions) while another
  * session keeps terminating its backends, as a failover or a restart does.
  * Prints one JSON line with what happened and exits 0 when the process

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { OPERATOR_NAME } from "../../src/config.ts"
+import { defaultBrowserPod } from "../../src/domain/browser-pod.ts"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { Deployments, Secrets, Services } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
@@ -18,7 +19,9 @@ let h: Harness
 beforeAll(async () => {
   h = await startHarness({
     emulator: { namespaces: ["default", GUACAMOLE_NAMESPACE, BINDING_NAMESPACE, BROWSERS] },
-    config: { workload: { namespace: BROWSERS, imageName: "browser:test", browserUrl: "https://jupyter.test", operatorName: OPERATOR_NAME } },
+    config: { workload: { namespace: BROWSERS, imageName: "browser:test", browserUrl: "https://jupyter.test", operatorName: OPERATOR_NAME, pod: defaultBrowserPod } },
+    // deploy/rbac.yaml grants the Role in Guacamole's namespace; the chart, not this test, places it elsewhere.
+    rbac: false,
   })
 })
 afterAll(async () => {
