@@ -79,6 +79,12 @@ describe("decodeBinding accepts what the API server serves", () => {
     expect(ok({ ...r, spec }).spec.replicas).toBe(0)
   })
 
+  test("a negative or fractional replicas is invalid (the operator then stops the browser: fail closed)", () => {
+    // kube-apiserver refuses these already for a CRD with a scale subresource; a CRD without one lets them in.
+    expect(fails(raw({ replicas: -1 }))).toContain("spec.replicas")
+    expect(fails(raw({ replicas: 1.5 }))).toContain("spec.replicas")
+  })
+
   test("deletionTimestamp and finalizers are kept", () => {
     const r = raw({})
     const b = ok({ ...r, metadata: { ...r.metadata, deletionTimestamp: "2026-02-02T00:00:00Z", finalizers: ["f/1"] } })

@@ -4,7 +4,7 @@
  * the real server's answer, so a failure on the emulator is a divergence to fix.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse } from "yaml"
 import { desiredDeployment, desiredSecret, desiredService } from "../../src/domain/desired.ts"
@@ -64,6 +64,12 @@ forEachServer("API semantics the operator depends on", (kind) => {
     const s = await req("POST", `/api/v1/namespaces/${NS}/services`, desiredService(b, DEPLOYMENT, settings))
     const sec = await req("POST", `/api/v1/namespaces/${NS}/secrets`, desiredSecret(b, DEPLOYMENT, "pw123456", settings))
     expect([d.status, s.status, sec.status]).toEqual([201, 201, 201])
+    // RECORD_OPERATOR_OBJECTS=1 on kube-apiserver records its answers afresh (after a change to the desired objects).
+    if (kind === "real" && process.env.RECORD_OPERATOR_OBJECTS === "1") {
+      const fresh = { deployment: normalise(d.body), service: normalise(s.body), secret: normalise(sec.body) }
+      writeFileSync(join(import.meta.dir, "recorded", "operator-objects.json"), JSON.stringify(fresh, null, 2) + "\n")
+      Object.assign(recorded, fresh)
+    }
     expect(normalise(d.body)).toEqual(recorded.deployment)
     expect(normalise(s.body)).toEqual(recorded.service)
     expect(normalise(sec.body)).toEqual(recorded.secret)

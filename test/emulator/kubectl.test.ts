@@ -389,11 +389,15 @@ forEachServer("kubectl as people use it, on the project's CRD", (kind) => {
   test("get -o wide, --show-labels and -l print the CRD's columns, the labels and the selected rows", async () => {
     await ok("apply", "-f", file("labelled.yaml", binding("red-one", { workspace: "ws-red", username: "r", expires: "2099-01-01" }, { team: "red" }) + "---\n" + binding("blue-one", { workspace: "ws-blue", username: "b", expires: "2099-01-01", replicas: 1 }, { team: "blue" })))
     const wide = (await ok("get", "awsb", "-n", "kc", "-o", "wide", "-l", "team")).trimEnd().split("\n")
-    expect(wide[0]!.split(/\s+/)).toEqual(["NAME", "WORKSPACE", "EXPIRES", "STATUS", "DEPLOYMENT", "REPLICAS"])
-    expect(wide.slice(1).map((l) => l.split(/\s+/))).toEqual([
-      ["blue-one", "ws-blue", "2099-01-01", "1"],
-      ["red-one", "ws-red", "2099-01-01", "0"],
+    const columns = ["NAME", "WORKSPACE", "USERNAME", "EXPIRES", "STATUS", "READY", "DEPLOYMENT", "AGE"]
+    expect(wide[0]!.split(/\s+/)).toEqual(columns)
+    // No operator runs here: the status columns are empty, and kubectl leaves them blank.
+    const rows = wide.slice(1).map((l) => l.split(/\s+/))
+    expect(rows.map((r) => r.slice(0, 4))).toEqual([
+      ["blue-one", "ws-blue", "b", "2099-01-01"],
+      ["red-one", "ws-red", "r", "2099-01-01"],
     ])
+    for (const r of rows) expect(r.at(-1)).toMatch(/^\d+s$/)
     const labels = (await ok("get", "awsb", "-n", "kc", "--show-labels", "-l", "team")).trimEnd().split("\n")
     expect(labels[0]!.split(/\s+/).at(-1)).toBe("LABELS")
     expect(labels.slice(1).map((l) => l.split(/\s+/).at(-1))).toEqual(["team=blue", "team=red"])
@@ -406,11 +410,11 @@ forEachServer("kubectl as people use it, on the project's CRD", (kind) => {
     const w = spawnKubectl("get", "awsb", "-n", "kc", "-l", "watched=here", "-w")
     try {
       await waitFor(() => w.lines.length >= 2, { what: "header and first row" })
-      expect(w.lines[0]!.split(/\s+/)).toEqual(["NAME", "WORKSPACE", "EXPIRES", "STATUS", "DEPLOYMENT", "REPLICAS"])
-      expect(w.lines[1]).toMatch(/^watched\s+ws-w\s+2099-01-01\s+0$/)
+      expect(w.lines[0]!.split(/\s+/)).toEqual(["NAME", "WORKSPACE", "USERNAME", "EXPIRES", "STATUS", "READY", "DEPLOYMENT", "AGE"])
+      expect(w.lines[1]).toMatch(/^watched\s+ws-w\s+w\s+2099-01-01\s+\d+s$/)
       await ok("scale", "awsb", "watched", "-n", "kc", "--replicas=1")
       await waitFor(() => w.lines.length >= 3, { what: "the change" })
-      expect(w.lines[2]).toMatch(/^watched\s+ws-w\s+2099-01-01\s+1$/)
+      expect(w.lines[2]).toMatch(/^watched\s+ws-w\s+w\s+2099-01-01\s+\d+s$/)
     } finally {
       w.stop()
       await w.proc.exited

@@ -86,6 +86,15 @@ forEachServer("changes", (server) => {
     // The real server's audit log over a steady minute: watches resume, bookmarks arrive, nothing is written.
     if (server === "real") {
       test("over a steady minute the operator writes nothing (kube-apiserver's audit log)", async () => {
+        // Steady: every browser pod the Deployments ask for is up (a pod becoming ready is a change the
+        // binding's status reports), and the operator has caught up with that.
+        await waitFor(
+          async () =>
+            (await h.list("apps", "deployments", GUACAMOLE_NAMESPACE)).every(
+              (d) => (d.status?.readyReplicas ?? 0) === (d.spec?.replicas ?? 0),
+            ),
+          { timeoutMs: 30_000, message: "the browser pods to be up" },
+        )
         await settled(h)
         const mark = h.server.mark()
         const minute = Date.now() + 60_000
