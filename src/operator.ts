@@ -49,6 +49,8 @@ export const runOperator = (
       metrics,
       readiness: async () => {
         if (!controller?.ready()) return "caches are still being filled"
+        const problem = controller.installationProblem()
+        if (problem !== undefined) return problem
         const ping = await Effect.runPromise(Effect.either(db.ping))
         return ping._tag === "Left" ? `the Guacamole database does not answer: ${ping.left.message}` : undefined
       },

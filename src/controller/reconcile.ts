@@ -41,6 +41,7 @@ import type { KubeClientService, KubeObject } from "../kube/client.ts"
 import type { KubeError } from "../kube/errors.ts"
 import type { Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../kube/resources.ts"
+import { EventReason } from "./event-reasons.ts"
 import type { EventRecorder } from "./events.ts"
 import type { StatusFields } from "./status-fields.ts"
 
@@ -144,13 +145,14 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
           (annotations[WORKSPACE_ANNOTATION] && annotations[USERNAME_ANNOTATION]
             ? { workspace: annotations[WORKSPACE_ANNOTATION], username: annotations[USERNAME_ANNOTATION] }
             : undefined)
+        const done: string[] = []
         // Access goes first: once the rows are gone nobody can open the browser.
         if (identity) {
           const changes = yield* env.db.revoke({
             ...identity,
             entityName: entityNameFor(identity.workspace, identity.username),
           })
-          if (changes.length > 0) yield* Effect.logInfo(`revoked Guacamole access: ${changes.join("; ")}`)
+          done.push(...changes)
         }
         env.applied.delete(key)
         for (const { rt, informer, object } of owned) {
@@ -162,7 +164,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
             ),
           )
           informer.forget(object.metadata.namespace, object.metadata.name)
+          done.push(`delete ${object.kind ?? rt.kind} ${object.metadata.namespace}/${object.metadata.name}`)
         }
+        return done
       })
 
     if (!raw) {
@@ -189,8 +193,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       const who = Either.isRight(decoded)
         ? { workspace: decoded.right.spec.workspace, username: decoded.right.spec.username }
         : undefined
-      yield* cleanup(who, knownDeploymentName)
-      yield* counted(
+      const done = yield* cleanup(who, knownDeploymentName)
+      if (done.length > 0) yield* env.events.record(raw, "Normal", EventReason.Revoked, done.join("; "))
+      const released = yield* counted(
         ignoreNotFound(
           env.kube.patch(
             Bindings,
@@ -200,7 +205,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
           ),
         ),
       )
-      yield* Effect.logInfo("released the binding: its Guacamole access and browser objects are gone")
+      // The cache must not offer the binding with our finalizer again (a child's deletion requeues it).
+      if (released) env.bindings.observe(released)
+      yield* Effect.logDebug("released the binding: its Guacamole access and browser objects are gone")
       return { result: "deleted", writes: counter.writes } satisfies Outcome
     }
 
@@ -211,7 +218,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       const message = decoded.left.message
       const changed = raw.status?.statusText !== "ERROR" || (env.statusFields.has("message") && raw.status?.message !== message)
       if (changed) {
-        yield* env.events.record(raw, "Warning", "InvalidSpec", message)
+        yield* env.events.record(raw, "Warning", EventReason.InvalidSpec, message)
         yield* writeStatus("ERROR", { message })
       }
       return { result: "invalid", writes: counter.writes } satisfies Outcome
@@ -249,8 +256,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     const replicas = expired ? 0 : binding.spec.replicas
 
     // ---- VNC password Secret -----------------------------------------------------------
+    // What this reconcile changed, for the one Event that says so.
     const created: string[] = []
-    const noteCreated = (what: string) => void created.push(what)
+    const noteCreated = (what: string) => void created.push(`create ${what}`)
     const secret = yield* ensureSecret(env, binding, deploymentName, counted, noteCreated)
     const password = secret.password
 
@@ -269,7 +277,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         username: previousUsername,
         entityName: entityNameFor(previousWorkspace, previousUsername),
       })
-      if (changes.length > 0) yield* env.events.record(current, "Normal", "AccessRevoked", changes.join("; "))
+      if (changes.length > 0) yield* env.events.record(current, "Normal", EventReason.Revoked, changes.join("; "))
     }
     const access: GuacamoleAccess = {
       workspace: binding.spec.workspace,
@@ -284,14 +292,12 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     const print = fingerprint(access)
     if (env.applied.get(key) !== print) {
       const planned = yield* env.db.plan(access)
-      if (planned.length > 0) {
-        const changes = yield* env.db.ensure(access)
-        if (changes.length > 0) yield* env.events.record(current, "Normal", "GuacamoleUpdated", changes.join("; "))
-      }
+      if (planned.length > 0) created.push(...(yield* env.db.ensure(access)))
       env.applied.set(key, print)
     }
 
     // ---- Deployment and Service --------------------------------------------------------
+    const replicasBefore = existingDeployment?.spec?.replicas
     const deployment = yield* ensureObject(
       env,
       Deployments,
@@ -301,11 +307,18 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       noteCreated,
     )
     yield* ensureObject(env, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
-    if (created.length > 0) yield* env.events.record(current, "Normal", "Created", `created ${created.join(", ")}`)
 
     // ---- status ------------------------------------------------------------------------
     const observedReplicas = Number(deployment.status?.replicas ?? 0)
     yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas })
+    yield* recordFacts(env, current, {
+      expired,
+      expires: binding.spec.expires,
+      entityName: access.entityName,
+      changes: created,
+      replicasBefore: typeof replicasBefore === "number" ? replicasBefore : undefined,
+      replicas,
+    })
     if (expired) return { result: "expired", writes: counter.writes } satisfies Outcome
     const untilExpiry = Duration.millis(Math.max(0, expiryInstant(binding.spec.expires).getTime() - now.getTime()))
     return {
@@ -314,6 +327,54 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       requeueAfter: Duration.min(untilExpiry, MAX_REQUEUE),
     } satisfies Outcome
   }).pipe(Effect.annotateLogs({ binding: key }))
+
+interface Facts {
+  readonly expired: boolean
+  readonly expires: string | null
+  readonly entityName: string
+  /** What this reconcile created or corrected, in Guacamole and in the cluster. */
+  readonly changes: ReadonlyArray<string>
+  /** The browser Deployment's replicas before this reconcile; undefined when it did not exist. */
+  readonly replicasBefore: number | undefined
+  readonly replicas: number
+}
+
+/** One Event per fact of a reconcile that went through: provisioned, updated, scaled, expired. */
+const recordFacts = (env: ReconcileEnv, binding: KubeObject, facts: Facts) =>
+  Effect.gen(function* () {
+    const before = String(binding.status?.statusText ?? "PROVISIONING")
+    const changes = facts.changes.join("; ")
+    if (facts.expired) {
+      if (before !== "EXPIRED") {
+        yield* env.events.record(
+          binding,
+          "Normal",
+          EventReason.Expired,
+          `spec.expires (${facts.expires}) has passed: the browser is stopped and Guacamole user "${facts.entityName}" disabled`,
+        )
+      }
+      return
+    }
+    const firstTime = before !== "READY" && before !== "EXPIRED" && !binding.status?.deploymentName
+    if (firstTime) {
+      yield* env.events.record(binding, "Normal", EventReason.Provisioned, changes === "" ? "READY" : changes)
+    } else if (changes !== "" || before !== "READY") {
+      yield* env.events.record(
+        binding,
+        "Normal",
+        EventReason.Updated,
+        [before !== "READY" ? `${before} → READY` : "", changes].filter((s) => s !== "").join("; "),
+      )
+    }
+    if (facts.replicasBefore !== undefined && facts.replicasBefore !== facts.replicas) {
+      yield* env.events.record(
+        binding,
+        "Normal",
+        EventReason.Scaled,
+        `browser scaled from ${facts.replicasBefore} to ${facts.replicas} replica${facts.replicas === 1 ? "" : "s"}`,
+      )
+    }
+  })
 
 /** The pod template names the Secret it was started with, so a replaced Secret (new password) restarts the browser. */
 export const VNC_SECRET_ANNOTATION = "xlscsde.nhs.uk/vnc-secret-uid"
@@ -356,11 +417,11 @@ export interface StatusFieldsUpdate {
 
 /**
  * Merge-patches the binding's status subresource with the fields that differ,
- * limited to those the installed CRD declares; records an Event when
- * statusText changes.
+ * limited to those the installed CRD declares. (Events are the callers':
+ * one per fact, not one per status change.)
  */
 export const writeBindingStatus = (
-  env: Pick<ReconcileEnv, "kube" | "bindings" | "statusFields" | "events">,
+  env: Pick<ReconcileEnv, "kube" | "bindings" | "statusFields">,
   raw: KubeObject,
   statusText: StatusText,
   fields: StatusFieldsUpdate,
@@ -383,15 +444,6 @@ export const writeBindingStatus = (
       env.kube.patch(Bindings, namespace, name, { type: "merge", body: { status: patch } }, "status"),
     )
     env.bindings.observe(updated)
-    const before = current.statusText ?? "PROVISIONING"
-    if (before !== statusText) {
-      yield* env.events.record(
-        raw,
-        statusText === "ERROR" ? "Warning" : "Normal",
-        statusText === "ERROR" ? "Failed" : "StatusChanged",
-        statusText === "ERROR" && fields.message ? fields.message : `status changed from ${before} to ${statusText}`,
-      )
-    }
   })
 
 /** Creates the object, or merge-patches the fields that differ from what the server holds (after its defaulting). */
