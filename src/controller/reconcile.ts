@@ -105,6 +105,9 @@ const fingerprint = (access: GuacamoleAccess): string =>
     .update(JSON.stringify({ ...access, password: Redacted.value(access.password) }))
     .digest("hex")
 
+/** Kept in `applied` for a binding whose finalizer this operator has removed. */
+const releasedMark = (raw: KubeObject) => `released ${raw.metadata.uid}`
+
 const ignoreNotFound = <A, R>(effect: Effect.Effect<A, KubeError, R>) =>
   effect.pipe(Effect.catchTag("KubeNotFound", () => Effect.void))
 
@@ -189,13 +192,13 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     if (raw.metadata.deletionTimestamp) {
       const finalizers = raw.metadata.finalizers ?? []
       const index = finalizers.indexOf(FINALIZER)
-      if (index < 0) return { result: "deleted", writes: 0 } satisfies Outcome
+      if (index < 0 || env.applied.get(key) === releasedMark(raw)) return { result: "deleted", writes: 0 } satisfies Outcome
       const who = Either.isRight(decoded)
         ? { workspace: decoded.right.spec.workspace, username: decoded.right.spec.username }
         : undefined
       const done = yield* cleanup(who, knownDeploymentName)
       if (done.length > 0) yield* env.events.record(raw, "Normal", EventReason.Revoked, done.join("; "))
-      const released = yield* counted(
+      yield* counted(
         ignoreNotFound(
           env.kube.patch(
             Bindings,
@@ -205,8 +208,9 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
           ),
         ),
       )
-      // The cache must not offer the binding with our finalizer again (a child's deletion requeues it).
-      if (released) env.bindings.observe(released)
+      // Until the watch says the binding is gone, the cache still shows it with our finalizer, and the
+      // deletions of its children queue it again: remember that this one is released.
+      env.applied.set(key, releasedMark(raw))
       yield* Effect.logDebug("released the binding: its Guacamole access and browser objects are gone")
       return { result: "deleted", writes: counter.writes } satisfies Outcome
     }

@@ -39,7 +39,7 @@ afterAll(async () => {
 })
 
 describe("the cost of a change", () => {
-  test("Keycloak's replicas patch costs exactly one Deployment patch and no SQL write", async () => {
+  test("Keycloak's replicas patch costs exactly one Deployment patch (and its Scaled Event) and no SQL write", async () => {
     const before = await rowVersions()
     h.api.requests.clear()
     await patchReplicasAsKeycloak(h, "ws1-alice", 1)
@@ -51,6 +51,7 @@ describe("the cost of a change", () => {
     const operatorWrites = h.api.requests.writes().slice(1) // the first is the test's own patch
     expect(operatorWrites.map((r) => `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ""}`)).toEqual([
       "patch deployments",
+      "create events",
     ])
     expect(await rowVersions()).toEqual(before)
   })
