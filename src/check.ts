@@ -28,6 +28,7 @@ import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
 import { KubeClient, loadKubeConfig, make as makeKubeClient } from "./kube/client.ts"
 import { fromUnknown, type KubeError } from "./kube/errors.ts"
+import { kubeconfigProblem } from "./kubeconfig.ts"
 import {
   Bindings,
   ConfigMaps,
@@ -526,7 +527,12 @@ export const runChecks = (input: CheckInput): Effect.Effect<ReadonlyArray<CheckR
     const kubeconfig = input.kubeconfig ?? config?.kubeconfig
     const client = yield* Effect.either(
       Effect.try({
-        try: () => makeKubeClient(typeof kubeconfig === "object" ? kubeconfig : loadKubeConfig(kubeconfig)),
+        try: () => {
+          if (typeof kubeconfig === "object") return makeKubeClient(kubeconfig)
+          const missing = kubeconfigProblem(kubeconfig)
+          if (missing !== undefined) throw new Error(missing)
+          return makeKubeClient(loadKubeConfig(kubeconfig))
+        },
         catch: (e) => (e instanceof Error ? e.message : String(e)),
       }),
     )

@@ -62,7 +62,7 @@ export const runOperator = (
       const leadership = yield* acquireLeadership({
         namespace: config.workload.namespace,
         name: OPERATOR_NAME,
-        identity: process.env.POD_NAME ?? hostname(),
+        identity: config.podName ?? hostname(),
         ...defaultTimings,
       }).pipe(Effect.provide(context))
       done = leadership.lost.pipe(Effect.flatMap((reason) => Effect.fail(new Error(`lost leadership: ${reason}`))))
@@ -76,7 +76,7 @@ export const runOperator = (
         resyncInterval: config.resyncInterval,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         watchIdleTimeout: config.watchIdleTimeout,
-        instance: process.env.POD_NAME ?? hostname(),
+        instance: config.podName ?? hostname(),
       },
       { ...options, metrics },
     ).pipe(Effect.provide(context))
