@@ -12,7 +12,7 @@ import {
   SandboxError,
 } from "../../scripts/sandbox/assembly.ts"
 import { parseSandboxArgs, UsageError } from "../../scripts/sandbox/args.ts"
-import { plainLine, renderTable, type BindingRow } from "../../scripts/sandbox/table.ts"
+import { LEGEND, plainLine, renderScreen, renderTable, type BindingRow, type GuacamoleLogin } from "../../scripts/sandbox/table.ts"
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
@@ -48,6 +48,75 @@ describe("the live table", () => {
       "binding jupyterhub/ws1-alice: PROVISIONING, - ready, connection ?",
     )
     expect(renderTable([])).toContain("(no bindings)")
+  })
+})
+
+describe("the live screen fits the terminal", () => {
+  const size = { columns: 100, rows: 30 }
+  const bindings = (n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      row({ name: `ws1-user${String(i).padStart(4, "0")}`, user: `user${i}`, ready: { ready: 1, desired: 1 } }),
+    )
+  const login = (user: string): GuacamoleLogin => ({
+    login: `ws1@${user}`,
+    connection: user,
+    group: "ws1",
+    permission: "READ",
+    hostname: "client-d.guacamole.svc.cluster.local",
+    port: "5900",
+  })
+  const screen = (rows: ReadonlyArray<BindingRow>, over: Partial<typeof size> = {}) =>
+    renderScreen(
+      { bindings: rows, logins: rows.map((r) => login(r.user)), footer: ["Ctrl-C stops everything."] },
+      { ...size, ...over },
+    )
+  const fits = (lines: ReadonlyArray<string>, s = size) => {
+    expect(lines.length).toBeLessThanOrEqual(s.rows)
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(s.columns)
+  }
+
+  test("3 bindings: every row, the legend, Guacamole's view and the footer", () => {
+    const lines = screen(bindings(3))
+    fits(lines)
+    for (const b of bindings(3)) expect(lines.some((l) => l.startsWith(`jupyterhub/${b.name}`))).toBe(true)
+    for (const entry of LEGEND) expect(lines.some((l) => l.includes(entry))).toBe(true)
+    expect(lines.some((l) => l.includes("? not read yet"))).toBe(true)
+    expect(lines).toContain("What a Guacamole login sees (from the database):")
+    expect(lines.some((l) => l.includes("ws1@user2 → connection"))).toBe(true)
+    expect(lines).toContain("Ctrl-C stops everything.")
+  })
+
+  for (const n of [60, 1000]) {
+    test(`${n} bindings: as many rows as fit, a summary of the rest, the one in ERROR shown`, () => {
+      const all = bindings(n)
+      all[n - 1] = { ...all[n - 1]!, status: "ERROR" }
+      const lines = screen(all)
+      fits(lines)
+      expect(lines).toHaveLength(size.rows)
+      const summary = lines.find((l) => l.startsWith("… "))!
+      expect(summary).toContain(`of ${n} bindings (${n - 1} READY, 1 ERROR`)
+      expect(lines.some((l) => l.startsWith(`jupyterhub/${all[n - 1]!.name}`) && l.includes("ERROR"))).toBe(true)
+      expect(lines.some((l) => l.includes("? not read yet"))).toBe(true)
+      expect(lines).toContain("What a Guacamole login sees (from the database):")
+    })
+  }
+
+  test("a 300-character username: truncated with an ellipsis, the row's status still shown", () => {
+    const long = "x".repeat(300)
+    const lines = screen([row({}), row({ name: "ws1-long", user: long })], { columns: 80 })
+    fits(lines, { ...size, columns: 80 })
+    const longRow = lines.find((l) => l.startsWith("jupyterhub/ws1-long"))!
+    expect(longRow).toContain("…")
+    expect(longRow).toMatch(/READY\s+0\/0\s+yes$/)
+    expect(lines.some((l) => l.startsWith("jupyterhub/ws1-alice") && l.endsWith("yes"))).toBe(true)
+  })
+
+  test("a tiny terminal still gets the table's header and summary, nothing wider or taller", () => {
+    const tiny = { columns: 20, rows: 4 }
+    const lines = renderScreen({ bindings: bindings(1000), logins: undefined, footer: ["footer"] }, tiny)
+    fits(lines, tiny)
+    expect(lines[0]).toStartWith("BIND")
+    expect(lines.some((l) => l.startsWith("… "))).toBe(true)
   })
 })
 
