@@ -4,9 +4,9 @@
  * what the operator did.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import * as k8s from "@kubernetes/client-node"
 import postgres from "postgres"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
@@ -159,7 +159,10 @@ describe.skipIf(!kubectl)(`the README's kubectl session against the sandbox${kub
   test("every step succeeds and the operator does what the step says", async () => {
     expect(sql).toBeDefined()
     for (const step of tour) {
-      if (step.file) writeFileSync(join(dir, step.file.name), step.file.content)
+      if (step.file) {
+        mkdirSync(dirname(join(dir, step.file.name)), { recursive: true })
+        writeFileSync(join(dir, step.file.name), step.file.content)
+      }
       const run = await runKubectl(step.args)
       if (run.code !== 0) {
         throw new Error(

@@ -12,6 +12,7 @@ import {
   SandboxError,
 } from "../../scripts/sandbox/assembly.ts"
 import { parseSandboxArgs, UsageError } from "../../scripts/sandbox/args.ts"
+import { tour, tourScript } from "../../scripts/sandbox/tour.ts"
 import { LEGEND, plainLine, renderScreen, renderTable, type BindingRow, type GuacamoleLogin } from "../../scripts/sandbox/table.ts"
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
 
@@ -117,6 +118,16 @@ describe("the live screen fits the terminal", () => {
     fits(lines, tiny)
     expect(lines[0]).toStartWith("BIND")
     expect(lines.some((l) => l.startsWith("… "))).toBe(true)
+  })
+})
+
+describe("the README's tour", () => {
+  test("writes its files under .sandbox/, not into the clone's root", () => {
+    const files = tour.flatMap((step) => (step.file ? [step.file.name] : []))
+    expect(files.length).toBeGreaterThan(0)
+    for (const name of files) expect(name).toMatch(/^\.sandbox\/[^/]+$/)
+    const written = [...tourScript().matchAll(/^cat > (\S+)/gm)].map((m) => m[1])
+    expect(written).toEqual(files)
   })
 })
 
