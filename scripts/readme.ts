@@ -2,7 +2,8 @@
  * The README's generated blocks, rendered from the code so the two cannot
  * disagree (test/readme.test.ts compares them):
  * - the settings table, from src/config.ts;
- * - the sandbox tour, from scripts/sandbox/tour.ts (which a test runs with kubectl).
+ * - the sandbox tour, from scripts/sandbox/tour.ts (which a test runs with kubectl);
+ * - the Event reasons, from src/controller/event-reasons.ts.
  *
  *   bun run scripts/readme.ts          print the blocks
  *   bun run scripts/readme.ts --write  replace them in README.md
@@ -10,6 +11,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { settingsTable } from "../src/config.ts"
+import { eventReasons } from "../src/controller/event-reasons.ts"
 import { tourScript } from "./sandbox/tour.ts"
 
 const cell = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ")
@@ -21,11 +23,19 @@ export const renderSettingsTable = (): string =>
     ...settingsTable.map((s) => `| \`${s.name}\` | ${cell(s.default)} | ${cell(s.meaning)} |`),
   ].join("\n")
 
+export const renderEventReasons = (): string =>
+  [
+    "| Reason | Type | What happened | What to do |",
+    "| --- | --- | --- | --- |",
+    ...eventReasons.map((r) => `| \`${r.reason}\` | ${r.type} | ${cell(r.meaning)} | ${cell(r.action)} |`),
+  ].join("\n")
+
 export const renderTour = (): string => ["```sh", tourScript().trimEnd(), "```"].join("\n")
 
 export const blocks: ReadonlyArray<{ readonly name: string; readonly render: () => string }> = [
   { name: "settings", render: renderSettingsTable },
   { name: "tour", render: renderTour },
+  { name: "events", render: renderEventReasons },
 ]
 
 export const readmePath = resolve(import.meta.dir, "../README.md")

@@ -26,7 +26,7 @@ export const EventReason = {
   InvalidSpec: "InvalidSpec",
   /** Another binding, or a Guacamole user, already holds this binding's workspace and user. */
   Conflict: "Conflict",
-  /** The API server refused a write made for this binding. */
+  /** The API server, or the Guacamole database, refused a write made for this binding. */
   Rejected: "Rejected",
   /** A transient failure (the database or the API server); retried with backoff. */
   Retrying: "Retrying",
@@ -100,8 +100,8 @@ export const eventReasons: ReadonlyArray<EventReasonDoc> = [
   {
     reason: EventReason.Rejected,
     type: "Warning",
-    meaning: "The API server refused a write made for this binding (the message quotes it). The binding is ERROR.",
-    action: "Read the message; usually an admission policy or a quota in the Guacamole namespace.",
+    meaning: "The API server or the Guacamole database refused a write made for this binding (the message says why). The binding is ERROR.",
+    action: "Read the message: usually an admission policy or a quota in the Guacamole namespace, or a value too long for a Guacamole column.",
   },
   {
     reason: EventReason.Retrying,
