@@ -185,7 +185,8 @@ export const startController = (
         if (Either.isRight(result)) {
           const outcome = result.right
           queue.forget(key)
-          if (outcome.result !== "skipped") health.clear()
+          // Only a reconcile that reached the database and the API server says the installation works again.
+          if (outcome.result !== "skipped" && outcome.result !== "invalid") health.clear()
           if (outcome.requeueAfter) queue.addAfter(key, outcome.requeueAfter)
           metrics.reconcileTotal.inc({ controller: CONTROLLER, result: outcome.requeueAfter ? "requeue_after" : "success" })
           metrics.kubeWrites.inc({ controller: CONTROLLER }, outcome.writes)

@@ -134,22 +134,21 @@ export const LOG_EVERY_MS = 60_000
 
 export const makeInstallationHealth = (logEveryMs = LOG_EVERY_MS): InstallationHealth => {
   let current: InstallationProblem | undefined
-  let loggedAt = Number.NEGATIVE_INFINITY
+  // What was last logged and when: kept across a clear, so a problem that comes and goes is still logged once a minute.
+  let logged: { problem: string; at: number } | undefined
   const keys = new Set<string>()
   return {
     report: (problem, key, now) => {
-      const changed = current?.problem !== problem.problem
-      if (changed) keys.clear()
+      if (current?.problem !== problem.problem) keys.clear()
       current = problem
       keys.add(key)
-      if (!changed && now - loggedAt < logEveryMs) return false
-      loggedAt = now
+      if (logged?.problem === problem.problem && now - logged.at < logEveryMs) return false
+      logged = { problem: problem.problem, at: now }
       return true
     },
     clear: () => {
       current = undefined
       keys.clear()
-      loggedAt = Number.NEGATIVE_INFINITY
     },
     current: () => (current ? `${current.problem} — remedy: ${current.remedy}` : undefined),
     affected: () => keys.size,

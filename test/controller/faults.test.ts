@@ -58,5 +58,9 @@ describe("the installation's health", () => {
     expect(health.report(problem, "ns/b0", 1000 + 60_000)).toBe(true)
     health.clear()
     expect(health.current()).toBeUndefined()
+    // A problem that comes back within the minute after a success is not logged again.
+    expect(health.report(problem, "ns/b0", 1000 + 60_000 + 5)).toBe(false)
+    expect(health.current()).toContain("DB_PASS")
+    expect(health.report({ problem: "another", remedy: "x" }, "ns/b0", 1000 + 60_000 + 6)).toBe(true)
   })
 })

@@ -4,10 +4,12 @@
  * per reconcile, none twice.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
-import { Effect } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import { EventReason } from "../../src/controller/event-reasons.ts"
 import { makeEventRecorder } from "../../src/controller/events.ts"
 import { Bindings } from "../../src/kube/resources.ts"
+import { runOperator } from "../../src/operator.ts"
+import { testWithRealPostgres } from "../support/postgres.ts"
 import { BINDING_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -163,5 +165,51 @@ describe("problems of the installation", () => {
     }
     h.operator().controller.resync()
     await waitFor(async () => (await fetch(`${h.operator().http.url}/readyz`)).status === 200, { timeoutMs: 20_000, message: "/readyz to recover" })
+  })
+})
+
+describe("a wrong database password", () => {
+  // PGlite takes any password: only a real server refuses one.
+  testWithRealPostgres("is the installation's problem: no binding flips to ERROR, /readyz and one ERROR line say what to do", async () => {
+    for (let i = 0; i < 3; i++) await h.createBinding(`pw-${i}`, spec("ws-pw", `user${i}`))
+    for (let i = 0; i < 3; i++) await h.waitForStatus(`pw-${i}`, "READY")
+    await settled(h)
+    const ready = h.api.list(Bindings.group, Bindings.plural, BINDING_NAMESPACE).filter((b: any) => b.status?.statusText === "READY")
+    const warningsBefore = h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.type === "Warning").length
+    await h.stopOperator()
+    const lines: string[] = []
+    const logging = Layer.merge(
+      Logger.replace(Logger.defaultLogger, Logger.map(Logger.jsonLogger, (line) => void lines.push(line))),
+      Logger.minimumLogLevel(LogLevel.All),
+    )
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const wrong = { ...h.config, db: { ...h.config.db, password: Redacted.make("not-the-password") } }
+      const operator = await Effect.runPromise(
+        Scope.extend(runOperator(wrong, { kubeConfig: h.kc }), scope).pipe(Effect.provide(logging)),
+      )
+      const readyz = await waitFor(
+        async () => {
+          const res = await fetch(`${operator.http.url}/readyz`)
+          const text = await res.text()
+          return res.status === 503 && text.includes("credentials") ? text : undefined
+        },
+        { message: "/readyz to name the refused credentials" },
+      )
+      expect(readyz).toContain("remedy:")
+      expect(readyz).toContain("DB_PASS")
+      // Every binding has been tried (and failed) at least once.
+      await waitFor(() => new Set(lines.map((l) => JSON.parse(l).annotations?.key).filter(Boolean)).size >= ready.length, {
+        message: "every binding to be tried",
+      })
+      const errors = lines.map((l) => JSON.parse(l)).filter((l) => l.logLevel === "ERROR")
+      expect(errors.map((e) => e.message)).toHaveLength(1)
+      expect(errors[0].message).toContain("credentials")
+      expect(lines.join("\n")).not.toContain("not-the-password")
+      for (const b of ready) expect(h.binding(b.metadata.name)!.status.statusText).toBe("READY")
+      expect(h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.type === "Warning")).toHaveLength(warningsBefore)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   })
 })
