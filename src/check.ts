@@ -26,8 +26,8 @@ import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "./domain/desired.ts"
 import { statusFieldsFrom } from "./controller/status-fields.ts"
 import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
-import { KubeClient, loadKubeConfig, make as makeKubeClient } from "./kube/client.ts"
-import { fromUnknown, type KubeError } from "./kube/errors.ts"
+import { KubeClient, loadKubeConfig, make as makeKubeClient, type KubeClientService } from "./kube/client.ts"
+import type { KubeError } from "./kube/errors.ts"
 import { kubeconfigProblem } from "./kubeconfig.ts"
 import {
   Bindings,
@@ -38,6 +38,7 @@ import {
   Leases,
   Namespaces,
   Secrets,
+  SelfSubjectAccessReviews,
   Services,
   type ResourceType,
 } from "./kube/resources.ts"
@@ -204,12 +205,13 @@ export const checkSchema = (settings: DbSettings): Effect.Effect<CheckResult, ne
 const kubeRemedy =
   "check --kubeconfig or KUBECONFIG (in a pod: the service account token and network access to the API server)"
 
-const kubeCall = <A>(f: () => Promise<A>): Effect.Effect<A, KubeError> => Effect.tryPromise({ try: f, catch: fromUnknown })
 
 export const checkKubernetes: Effect.Effect<CheckResult, never, KubeClient> = Effect.gen(function* () {
   const kube = yield* KubeClient
-  const server = kube.config.getCurrentCluster()?.server ?? "(no server in the kubeconfig)"
-  const version = yield* Effect.either(kubeCall(() => kube.config.makeApiClient(k8s.VersionApi).getCode()))
+  const server = kube.server
+  const version = yield* Effect.either(
+    kube.request({ method: "GET", path: "/version" }).pipe(Effect.map((v) => v as { gitVersion?: string })),
+  )
   if (Either.isLeft(version)) {
     const e = version.left
     return failed(
@@ -290,7 +292,7 @@ interface PermissionRow {
 export const permissionTable: ReadonlyArray<PermissionRow> = [
   { resource: Bindings, verbs: ["list", "watch", "get", "patch"], scope: "bindings", why: "serve bindings (finalizer, deployment name)" },
   { resource: Bindings, subresource: "status", verbs: ["patch"], scope: "bindings", why: "write the binding's status" },
-  { resource: Events, verbs: ["create"], scope: "bindings", why: "record Events on bindings" },
+  { resource: Events, verbs: ["create", "patch"], scope: "bindings", why: "record Events on bindings (patch: count a repeat on the first)" },
   { resource: CustomResourceDefinitions, verbs: ["get"], scope: "cluster", name: BINDING_CRD_NAME, why: "learn the status fields the CRD declares" },
   { resource: Deployments, verbs: ["list", "watch", "get", "create", "patch", "delete"], scope: "operator-namespace", why: "the browser Deployments" },
   { resource: Services, verbs: ["list", "watch", "get", "create", "patch", "delete"], scope: "operator-namespace", why: "the browser Services" },
@@ -343,29 +345,26 @@ export const describePermission = (p: Permission): string => {
 export const checkPermissions = (config: OperatorConfig): Effect.Effect<CheckResult, never, KubeClient> =>
   Effect.gen(function* () {
     const kube = yield* KubeClient
-    const authz = kube.config.makeApiClient(k8s.AuthorizationV1Api)
     const needed = neededPermissions(config)
     const answers = yield* Effect.forEach(
       needed,
       (p) =>
-        kubeCall(() =>
-          authz.createSelfSubjectAccessReview({
-            body: {
-              apiVersion: "authorization.k8s.io/v1",
-              kind: "SelfSubjectAccessReview",
-              spec: {
-                resourceAttributes: {
-                  verb: p.verb,
-                  group: p.group,
-                  resource: p.resource,
-                  ...(p.subresource ? { subresource: p.subresource } : {}),
-                  ...(p.namespace !== undefined ? { namespace: p.namespace } : {}),
-                  ...(p.name ? { name: p.name } : {}),
-                },
+        kube
+          .create(SelfSubjectAccessReviews, undefined, {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SelfSubjectAccessReview",
+            spec: {
+              resourceAttributes: {
+                verb: p.verb,
+                group: p.group,
+                resource: p.resource,
+                ...(p.subresource ? { subresource: p.subresource } : {}),
+                ...(p.namespace !== undefined ? { namespace: p.namespace } : {}),
+                ...(p.name ? { name: p.name } : {}),
               },
             },
-          }),
-        ).pipe(Effect.map((review) => ({ p, allowed: review.status?.allowed === true }))),
+          })
+          .pipe(Effect.map((review) => ({ p, allowed: review.status?.allowed === true }))),
       { concurrency: 8 },
     ).pipe(Effect.either)
     if (Either.isLeft(answers)) {
@@ -395,19 +394,20 @@ export const checkPermissions = (config: OperatorConfig): Effect.Effect<CheckRes
 export const browserConfigMaps: ReadonlyArray<string> = [CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP]
 
 /** A dry-run create (nothing is stored) answers 404 for a missing namespace: used when namespaces cannot be read. */
-const namespaceByDryRun = (kc: k8s.KubeConfig, namespace: string): Effect.Effect<boolean | undefined> =>
-  kubeCall(() =>
-    kc.makeApiClient(k8s.CoreV1Api).createNamespacedService({
+const namespaceByDryRun = (kube: KubeClientService, namespace: string): Effect.Effect<boolean | undefined> =>
+  kube
+    .create(
+      Services,
       namespace,
-      dryRun: "All",
-      body: {
+      {
         apiVersion: "v1",
         kind: "Service",
         metadata: { name: "awms-guacamole-operator-check" },
         spec: { clusterIP: "None", ports: [{ name: "probe", port: 5900, targetPort: 5900 }], selector: { probe: "none" } },
       },
-    }),
-  ).pipe(
+      { dryRun: true },
+    )
+    .pipe(
     Effect.map(() => true as boolean | undefined),
     Effect.catchAll((e) =>
       Effect.succeed(
@@ -429,7 +429,7 @@ export const checkNamespace = (config: OperatorConfig): Effect.Effect<CheckResul
       Effect.either(kube.get(ConfigMaps, namespace, name)).pipe(Effect.map((r) => ({ name, r }))),
     )
     if (exists === undefined && configMaps.some(({ r }) => Either.isRight(r))) exists = true
-    if (exists === undefined) exists = yield* namespaceByDryRun(kube.config, namespace)
+    if (exists === undefined) exists = yield* namespaceByDryRun(kube, namespace)
     const forbidden = (r: Either.Either<unknown, KubeError>) => Either.isLeft(r) && r.left._tag === "KubeForbidden"
     if (exists === undefined && configMaps.every(({ r }) => forbidden(r))) {
       // With the operator's credentials this is what a missing namespace looks like: its Role can only live in it.

@@ -1,16 +1,17 @@
 /**
  * KubeClient: the operator's only door to the Kubernetes API.
  *
- * Every call goes through @kubernetes/client-node (its typed API classes for
- * built-in kinds, CustomObjectsApi for the binding, its Watch for watches);
- * this module turns them into Effects with typed errors, and hands the rest
- * of the operator plain JSON objects in their wire form.
+ * A small REST client over one request path (./transport.ts): wire JSON in
+ * and out, typed errors, and every call abortable — an interrupted Effect
+ * aborts its HTTP request. client-node supplies the kubeconfig (loading,
+ * merging, in-cluster, authenticators); its typed API classes are not used:
+ * their models rename wire fields and cost a conversion each way.
  */
 import * as k8s from "@kubernetes/client-node"
-import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js"
 import { Context, Effect, Layer } from "effect"
-import { fromUnknown, KubeGone, type KubeError } from "./errors.ts"
+import { fromStatus, fromUnknown, KubeGone, type KubeError } from "./errors.ts"
 import { collectionPath, type ResourceType } from "./resources.ts"
+import { makeTransport, type KubeTransport, type TransportRequest } from "./transport.ts"
 
 export type KubeObject = {
   apiVersion?: string
@@ -62,6 +63,11 @@ export type Patch =
   | { readonly type: "merge"; readonly body: object }
   | { readonly type: "json"; readonly body: ReadonlyArray<object> }
 
+export interface CreateOptions {
+  /** Validate and admit, store nothing (dryRun=All). */
+  readonly dryRun?: boolean
+}
+
 export interface DeleteOptions {
   readonly preconditions?: { readonly uid?: string; readonly resourceVersion?: string }
 }
@@ -78,7 +84,12 @@ export interface KubeClientService {
     onEvent: (type: WatchEventType, object: KubeObject) => void,
   ) => Effect.Effect<WatchEnd, KubeError>
   readonly get: (rt: ResourceType, namespace: string | undefined, name: string) => Effect.Effect<KubeObject, KubeError>
-  readonly create: (rt: ResourceType, namespace: string | undefined, body: object) => Effect.Effect<KubeObject, KubeError>
+  readonly create: (
+    rt: ResourceType,
+    namespace: string | undefined,
+    body: object,
+    options?: CreateOptions,
+  ) => Effect.Effect<KubeObject, KubeError>
   readonly replace: (rt: ResourceType, namespace: string | undefined, body: KubeObject) => Effect.Effect<KubeObject, KubeError>
   readonly patch: (
     rt: ResourceType,
@@ -93,13 +104,21 @@ export interface KubeClientService {
     name: string,
     options?: DeleteOptions,
   ) => Effect.Effect<void, KubeError>
-  /** The KubeConfig in use (for the check command's access reviews). */
+  /** Any other request (discovery, /version): the decoded JSON body of a 2xx answer. */
+  readonly request: (request: Omit<TransportRequest, "signal">) => Effect.Effect<unknown, KubeError>
+  /** The KubeConfig in use. */
   readonly config: k8s.KubeConfig
+  /** The API server's URL. */
+  readonly server: string
 }
 
 export class KubeClient extends Context.Tag("KubeClient")<KubeClient, KubeClientService>() {}
 
-/** Loads the kubeconfig: an explicit file, else KUBECONFIG / ~/.kube/config, else the in-cluster service account. */
+/**
+ * Loads the kubeconfig as kubectl does: an explicit file, else the files of
+ * KUBECONFIG (merged, the first one's current context), else ~/.kube/config,
+ * else the in-cluster service account.
+ */
 export const loadKubeConfig = (kubeconfig: string | undefined): k8s.KubeConfig => {
   const kc = new k8s.KubeConfig()
   if (kubeconfig) kc.loadFromFile(kubeconfig)
@@ -107,243 +126,143 @@ export const loadKubeConfig = (kubeconfig: string | undefined): k8s.KubeConfig =
   return kc
 }
 
-/**
- * client-node decodes built-in kinds into its typed models, whose attribute
- * names are not always the wire's (ListMeta `_continue`, JSONSchemaProps
- * `_default` and `x_kubernetes_*`) and whose timestamps are Dates. The
- * operator works on the wire form: encode typed results back with the
- * client's own serializer. Custom objects arrive as wire JSON already.
- * (Patch bodies are sent as they are.)
- */
-const modelOf = (rt: ResourceType, list = false): string =>
-  `${rt.version.charAt(0).toUpperCase()}${rt.version.slice(1)}${rt.kind}${list ? "List" : ""}`
+const objectPath = (rt: ResourceType, namespace: string | undefined, name: string, subresource?: string) =>
+  `${collectionPath(rt, rt.namespaced ? namespace : undefined)}/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ""}`
 
-const wire = (rt: ResourceType, value: unknown, list = false): KubeObject =>
-  typedApiClass(rt.group)
-    ? JSON.parse(JSON.stringify(ObjectSerializer.serialize(value, modelOf(rt, list))))
-    : (value as KubeObject)
-
-/** The reverse, for request bodies: a typed API encodes its model's attributes, so a wire object is decoded first. */
-const model = (rt: ResourceType, body: object): object =>
-  typedApiClass(rt.group) ? ObjectSerializer.deserialize(body, modelOf(rt)) : body
-
-// The typed client-node API classes follow one naming scheme
-// (listNamespacedDeployment, patchNamespacedSecret, readCustomResourceDefinition…);
-// this picks the method for a resource type by that scheme.
-type AnyApi = Record<string, (request: object, options?: object) => Promise<any>>
-
-const typedApiClass = (group: string) => {
-  switch (group) {
-    case "":
-      return k8s.CoreV1Api
-    case "apps":
-      return k8s.AppsV1Api
-    case "coordination.k8s.io":
-      return k8s.CoordinationV1Api
-    case "apiextensions.k8s.io":
-      return k8s.ApiextensionsV1Api
-    default:
-      return undefined
-  }
+const contentTypes: Record<Patch["type"], string> = {
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
 }
 
-const patchOptions = (patch: Patch) =>
-  k8s.setHeaderOptions("Content-Type", patch.type === "merge" ? k8s.PatchStrategy.MergePatch : k8s.PatchStrategy.JsonPatch)
+const headerRecord = (headers: Headers): Record<string, string> => Object.fromEntries(headers.entries())
 
-export const make = (kc: k8s.KubeConfig): KubeClientService => {
-  const apis = new Map<string, AnyApi>()
-  const typedApi = (rt: ResourceType): AnyApi | undefined => {
-    const cls = typedApiClass(rt.group)
-    if (!cls) return undefined
-    let api = apis.get(rt.group)
-    if (!api) {
-      api = kc.makeApiClient(cls as any) as unknown as AnyApi
-      apis.set(rt.group, api)
-    }
-    return api
-  }
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi)
+/** Fails with the typed error of a non-2xx answer, the server's Status message included. */
+const failure = async (response: Response): Promise<never> => {
+  const body = await response.text().catch(() => "")
+  throw fromStatus(response.status, body, headerRecord(response.headers))
+}
 
-  const call = <A>(thunk: () => Promise<A>): Effect.Effect<A, KubeError> =>
-    Effect.tryPromise({ try: thunk, catch: fromUnknown })
+const isKubeError = (e: unknown): e is KubeError =>
+  typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string" && String((e as { _tag: string })._tag).startsWith("Kube")
 
-  const method = (rt: ResourceType, verb: string, namespaced: boolean, suffix = ""): ((r: object, o?: object) => Promise<any>) => {
-    const api = typedApi(rt)!
-    const name = `${verb}${namespaced ? "Namespaced" : ""}${rt.kind}${suffix}`
-    const fn = api[name]
-    if (typeof fn !== "function") throw new Error(`client-node has no ${name}`)
-    return fn.bind(api)
-  }
+export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTransport(kc)): KubeClientService => {
+  const call = <A>(thunk: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, KubeError> =>
+    Effect.tryPromise({ try: thunk, catch: (e) => (isKubeError(e) ? e : fromUnknown(e)) })
 
-  const crdBase = (rt: ResourceType) => ({ group: rt.group, version: rt.version, plural: rt.plural })
+  const json = (r: Omit<TransportRequest, "signal">): Effect.Effect<any, KubeError> =>
+    call(async (signal) => {
+      const response = await transport.request({ ...r, signal })
+      if (!response.ok) return failure(response)
+      const text = await response.text()
+      if (!text) return undefined
+      // Health endpoints (/readyz, /livez) answer plain text.
+      return (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text
+    })
 
   const list: KubeClientService["list"] = (rt, options = {}) =>
-    call(async () => {
-      const query = {
-        ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
-        ...(options.limit ? { limit: options.limit } : {}),
-        ...(options.continue ? { _continue: options.continue } : {}),
-      }
-      const ns = rt.namespaced ? options.namespace : undefined
-      let result: any
-      if (typedApi(rt)) {
-        if (ns !== undefined) result = await method(rt, "list", true)({ namespace: ns, ...query })
-        else if (rt.namespaced) result = await method(rt, "list", false, "ForAllNamespaces")(query)
-        else result = await method(rt, "list", false)(query)
-      } else if (ns !== undefined) {
-        result = await custom.listNamespacedCustomObject({ ...crdBase(rt), namespace: ns, ...query })
-      } else {
-        result = await custom.listClusterCustomObject({ ...crdBase(rt), ...query })
-      }
-      const plain = wire(rt, result, true)
-      return {
-        items: (plain.items ?? []) as KubeObject[],
-        resourceVersion: String(plain.metadata?.resourceVersion ?? ""),
-        continue: (plain.metadata?.continue as string | undefined) || undefined,
-      }
-    })
+    json({
+      method: "GET",
+      path: collectionPath(rt, rt.namespaced ? options.namespace : undefined),
+      query: { labelSelector: options.labelSelector, limit: options.limit, continue: options.continue },
+    }).pipe(
+      Effect.map((body) => ({
+        items: (body?.items ?? []) as KubeObject[],
+        resourceVersion: String(body?.metadata?.resourceVersion ?? ""),
+        continue: (body?.metadata?.continue as string | undefined) || undefined,
+      })),
+    )
 
   const get: KubeClientService["get"] = (rt, namespace, name) =>
-    call(async () => {
-      if (typedApi(rt)) {
-        return wire(rt, await method(rt, "read", rt.namespaced)({ name, ...(rt.namespaced ? { namespace } : {}) }))
-      }
-      return wire(rt, 
-        rt.namespaced
-          ? await custom.getNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, name })
-          : await custom.getClusterCustomObject({ ...crdBase(rt), name }),
-      )
-    })
+    json({ method: "GET", path: objectPath(rt, namespace, name) })
 
-  const create: KubeClientService["create"] = (rt, namespace, body) =>
-    call(async () => {
-      if (typedApi(rt)) {
-        return wire(rt, await method(rt, "create", rt.namespaced)({ body: model(rt, body), ...(rt.namespaced ? { namespace } : {}) }))
-      }
-      return wire(rt, 
-        rt.namespaced
-          ? await custom.createNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, body })
-          : await custom.createClusterCustomObject({ ...crdBase(rt), body }),
-      )
+  const create: KubeClientService["create"] = (rt, namespace, body, options = {}) =>
+    json({
+      method: "POST",
+      path: collectionPath(rt, rt.namespaced ? namespace : undefined),
+      body,
+      ...(options.dryRun ? { query: { dryRun: "All" } } : {}),
     })
 
   const replace: KubeClientService["replace"] = (rt, namespace, body) =>
-    call(async () => {
-      const name = body.metadata.name
-      if (typedApi(rt)) {
-        return wire(rt, 
-          await method(rt, "replace", rt.namespaced)({ name, body: model(rt, body), ...(rt.namespaced ? { namespace } : {}) }),
-        )
-      }
-      return wire(rt, 
-        rt.namespaced
-          ? await custom.replaceNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, name, body })
-          : await custom.replaceClusterCustomObject({ ...crdBase(rt), name, body }),
-      )
-    })
+    json({ method: "PUT", path: objectPath(rt, namespace, body.metadata.name), body })
 
   const patch: KubeClientService["patch"] = (rt, namespace, name, p, subresource) =>
-    call(async () => {
-      const options = patchOptions(p)
-      const body = p.body as object
-      const suffix = subresource === "status" ? "Status" : ""
-      if (typedApi(rt)) {
-        return wire(rt, 
-          await method(rt, "patch", rt.namespaced, suffix)({ name, body, ...(rt.namespaced ? { namespace } : {}) }, options),
-        )
-      }
-      const request = { ...crdBase(rt), name, body }
-      if (rt.namespaced) {
-        const namespaced = { ...request, namespace: namespace! }
-        return wire(rt, 
-          subresource === "status"
-            ? await custom.patchNamespacedCustomObjectStatus(namespaced, options)
-            : await custom.patchNamespacedCustomObject(namespaced, options),
-        )
-      }
-      return wire(rt, 
-        subresource === "status"
-          ? await custom.patchClusterCustomObjectStatus(request, options)
-          : await custom.patchClusterCustomObject(request, options),
-      )
-    })
+    json({ method: "PATCH", path: objectPath(rt, namespace, name, subresource), body: p.body, contentType: contentTypes[p.type] })
 
   const del: KubeClientService["delete"] = (rt, namespace, name, options = {}) =>
-    call(async () => {
-      const body = options.preconditions ? { preconditions: options.preconditions } : {}
-      if (typedApi(rt)) {
-        await method(rt, "delete", rt.namespaced)({ name, body, ...(rt.namespaced ? { namespace } : {}) })
-      } else if (rt.namespaced) {
-        await custom.deleteNamespacedCustomObject({ ...crdBase(rt), namespace: namespace!, name, body })
-      } else {
-        await custom.deleteClusterCustomObject({ ...crdBase(rt), name, body })
-      }
-    })
+    json({
+      method: "DELETE",
+      path: objectPath(rt, namespace, name),
+      body: { apiVersion: "v1", kind: "DeleteOptions", ...(options.preconditions ? { preconditions: options.preconditions } : {}) },
+    }).pipe(Effect.asVoid)
 
   const watch: KubeClientService["watch"] = (rt, options, onEvent) =>
-    Effect.async<WatchEnd, KubeError>((resume) => {
-      const watcher = new k8s.Watch(kc)
-      // client-node aborts a watch that receives no data for this long; we
-      // make that the idle bound (bookmarks keep a healthy watch talking).
-      ;(watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.idleTimeoutMs
-      let finished = false
-      let controller: AbortController | undefined
-      const finish = (result: Effect.Effect<WatchEnd, KubeError>) => {
-        if (finished) return
-        finished = true
-        controller?.abort()
-        resume(result)
+    call(async (signal): Promise<WatchEnd> => {
+      // Our own controller: aborted by interruption (signal) or when the watch goes idle.
+      const controller = new AbortController()
+      const abort = () => controller.abort()
+      signal.addEventListener("abort", abort, { once: true })
+      let idle = false
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const armIdle = () => {
+        if (timer) clearTimeout(timer)
+        timer = setTimeout(() => {
+          idle = true
+          controller.abort()
+        }, options.idleTimeoutMs)
       }
-      const path = collectionPath(rt, rt.namespaced ? options.namespace : undefined)
-      watcher
-        .watch(
-          path,
-          {
-            resourceVersion: options.resourceVersion,
+      try {
+        armIdle()
+        const response = await transport.request({
+          method: "GET",
+          path: collectionPath(rt, rt.namespaced ? options.namespace : undefined),
+          query: {
+            watch: 1,
             allowWatchBookmarks: true,
+            resourceVersion: options.resourceVersion,
             timeoutSeconds: options.timeoutSeconds,
-            ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
+            labelSelector: options.labelSelector,
           },
-          (type, object) => {
-            if (finished) return
-            if (type === "ERROR") {
-              const status = object as { code?: number; message?: string }
-              finish(
-                Effect.fail(
-                  status?.code === 410
-                    ? new KubeGone({ code: 410, message: status.message ?? "resource version too old" })
-                    : fromUnknown({ code: status?.code ?? 500, body: status }),
-                ),
-              )
-              return
+          signal: controller.signal,
+        })
+        if (!response.ok) return await failure(response)
+        if (!response.body) return "closed"
+        const decoder = new TextDecoder()
+        let buffered = ""
+        for await (const chunk of response.body) {
+          armIdle()
+          buffered += decoder.decode(chunk, { stream: true })
+          let newline: number
+          while ((newline = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, newline).trim()
+            buffered = buffered.slice(newline + 1)
+            if (!line) continue
+            const event = JSON.parse(line) as { type: string; object: unknown }
+            if (event.type === "ERROR") {
+              const status = event.object as { code?: number; message?: string }
+              throw status?.code === 410
+                ? new KubeGone({ code: 410, message: status.message ?? "resource version too old" })
+                : fromStatus(status?.code ?? 500, status)
             }
-            onEvent(type as WatchEventType, object as KubeObject)
-          },
-          (error) => {
-            if (!error) finish(Effect.succeed("closed"))
-            else if (error?.name === "TimeoutError") finish(Effect.succeed("idle"))
-            else if (error?.name === "AbortError") finish(Effect.succeed("closed"))
-            else finish(Effect.fail(fromUnknown(error)))
-          },
-        )
-        .then(
-          (c) => {
-            controller = c
-            if (finished) c.abort()
-          },
-          (error) => finish(Effect.fail(fromUnknown(error))),
-        )
-      return Effect.sync(() => {
-        finished = true
-        controller?.abort()
-      })
+            onEvent(event.type as WatchEventType, event.object as KubeObject)
+          }
+        }
+        return "closed"
+      } catch (error) {
+        if (idle) return "idle"
+        if (signal.aborted) return "closed"
+        throw error
+      } finally {
+        if (timer) clearTimeout(timer)
+        signal.removeEventListener("abort", abort)
+        controller.abort()
+      }
     })
 
-  return { list, watch, get, create, replace, patch, delete: del, config: kc }
+  return { list, watch, get, create, replace, patch, delete: del, request: json, config: kc, server: transport.server }
 }
 
 export const layer = (kubeconfig: string | undefined): Layer.Layer<KubeClient> =>
   Layer.sync(KubeClient, () => make(loadKubeConfig(kubeconfig)))
 
-export const layerFromConfig = (kc: k8s.KubeConfig): Layer.Layer<KubeClient> => Layer.succeed(KubeClient, make(kc))
-
+export const layerFromConfig = (kc: k8s.KubeConfig): Layer.Layer<KubeClient> => Layer.sync(KubeClient, () => make(kc))

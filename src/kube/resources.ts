@@ -38,6 +38,14 @@ export const CustomResourceDefinitions = make(
   false,
 )
 
+export const SelfSubjectAccessReviews = make(
+  "authorization.k8s.io",
+  "v1",
+  "selfsubjectaccessreviews",
+  "SelfSubjectAccessReview",
+  false,
+)
+
 export const apiVersionOf = (rt: ResourceType): string => (rt.group === "" ? rt.version : `${rt.group}/${rt.version}`)
 
 /** The collection path, e.g. /apis/apps/v1/namespaces/guacamole/deployments (all namespaces when namespace is undefined). */

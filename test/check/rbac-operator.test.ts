@@ -40,20 +40,20 @@ describe("the operator under RBAC with deploy/rbac.yaml", () => {
     await h.createBinding("alice-ws1", { workspace: "ws1", username: "alice", expires: "2099-12-31" })
     const ready = await h.waitForStatus("alice-ws1", "READY")
     const deploymentName: string = ready.status.deploymentName
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentName)?.spec.replicas).toBe(0)
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentName))?.spec.replicas).toBe(0)
 
     // As the sign-in flow does: a JSON patch of spec.replicas.
     await patchReplicasAsKeycloak(h, "alice-ws1", 1)
-    await waitFor(() => h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentName)?.spec.replicas === 1, {
+    await waitFor(async () => (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentName))?.spec.replicas === 1, {
       message: "the browser Deployment to be scaled to 1",
     })
 
     await Effect.runPromise(h.kube.delete(Bindings, BINDING_NAMESPACE, "alice-ws1"))
     await waitFor(
-      () =>
-        h.binding("alice-ws1") === undefined &&
-        h.api.get(Deployments.group, Deployments.plural, GUACAMOLE_NAMESPACE, deploymentName) === undefined &&
-        h.api.get("", "services", GUACAMOLE_NAMESPACE, `client-${deploymentName}`) === undefined,
+      async () =>
+        (await h.binding("alice-ws1")) === undefined &&
+        (await h.get(Deployments.group, Deployments.plural, GUACAMOLE_NAMESPACE, deploymentName)) === undefined &&
+        (await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${deploymentName}`)) === undefined,
       { message: "the binding and its browser objects to be gone" },
     )
     const refused = h.api.requests.all().filter((r) => r.status === 401 || r.status === 403)
@@ -66,6 +66,6 @@ describe("the operator under RBAC with deploy/rbac.yaml", () => {
       .then(() => 200, (e) => e.code)
     expect(outside).toBe(403)
     // The operator did hold the lease (leader election works under this RBAC).
-    expect(h.api.list("coordination.k8s.io", "leases", GUACAMOLE_NAMESPACE).map((l) => l.spec?.holderIdentity)).toHaveLength(1)
+    expect((await h.list("coordination.k8s.io", "leases", GUACAMOLE_NAMESPACE)).map((l) => l.spec?.holderIdentity)).toHaveLength(1)
   })
 })

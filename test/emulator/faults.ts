@@ -14,6 +14,8 @@ export interface RequestRecord {
   bodySize: number
   status: number
   at: number
+  /** The authenticated user, when authentication is on. */
+  user?: string
 }
 
 export interface FaultMatch {

@@ -172,7 +172,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   let server: ReturnType<typeof Bun.serve> | undefined
   const apiServer = new ApiServer(api, hub, log, faults, () => port)
   const auth = new Auth(api, opts.auth, EMULATOR_TOKEN)
-  apiServer.authenticate = (req) => void auth.authenticate(req)
+  apiServer.authenticate = (req) => auth.authenticate(req)
   apiServer.authorize = (attrs, req) => auth.authorize(attrs, req)
   apiServer.intercept = (attrs, req, body) => auth.intercept(attrs, req, body)
   const listen = () =>

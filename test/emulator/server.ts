@@ -57,7 +57,8 @@ interface Route {
 
 export class ApiServer {
   /** Authentication, first for every request (discovery too): throw an ApiError (401) to refuse. */
-  authenticate: (req: Request) => void = () => {}
+  /** Authenticates a request (throws 401), returning who made it. */
+  authenticate: (req: Request) => { readonly username: string } | void = () => {}
   /** Authorisation of a resource request: throw an ApiError to refuse. */
   authorize: (attrs: RequestAttributes, req: Request) => void = () => {}
   /** Requests answered by a handler of their own (the access reviews) rather than the store; undefined = not handled. */
@@ -74,8 +75,9 @@ export class ApiServer {
   async handle(req: Request): Promise<Response> {
     const url = new URL(req.url)
     const segs = url.pathname.split("/").filter((s) => s !== "").map(decodeURIComponent)
+    let user: string | undefined
     try {
-      this.authenticate(req)
+      user = this.authenticate(req)?.username
       const meta = this.nonResource(segs)
       if (meta) return meta
     } catch (e) {
@@ -93,6 +95,7 @@ export class ApiServer {
       bodySize: Buffer.byteLength(body),
       status: 0,
       at: Date.now(),
+      ...(user !== undefined ? { user } : {}),
     } as import("./faults.ts").RequestRecord
     let res: Response
     try {

@@ -66,7 +66,7 @@ describe("Events", () => {
   })
 
   test("the same Event again increments count and lastTimestamp of the first instead of making another", async () => {
-    const binding = h.binding("scaler")!
+    const binding = (await h.binding("scaler"))!
     let now = Date.parse("2030-01-01T00:00:00Z")
     const recorder = makeEventRecorder(h.kube, { component: "test", instance: "test" })
     const record = (message: string) =>
@@ -125,7 +125,7 @@ describe("logs", () => {
     await h.waitForStatus("leaver", "READY")
     await settled(h)
     await Effect.runPromise(h.kube.delete(Bindings, BINDING_NAMESPACE, "leaver"))
-    await waitFor(() => !h.binding("leaver"), { message: "leaver to be gone" })
+    await waitFor(async () => !(await h.binding("leaver")), { message: "leaver to be gone" })
     await settled(h)
     const released = logLines().filter((l) => String(l.message).includes("released the binding") && l.annotations?.binding === `${BINDING_NAMESPACE}/leaver`)
     expect(released).toHaveLength(1)
@@ -158,7 +158,7 @@ describe("problems of the installation", () => {
       const errors = logs.slice(before).map((l) => JSON.parse(l)).filter((l) => l.logLevel === "ERROR")
       expect(errors).toHaveLength(1)
       expect(errors[0].message).toContain("remedy:")
-      for (let i = 0; i < 5; i++) expect(h.binding(`inst-${i}`)!.status.statusText).toBe("READY")
+      for (let i = 0; i < 5; i++) expect((await h.binding(`inst-${i}`))!.status.statusText).toBe("READY")
       expect(eventsOf("inst-0").filter((e: any) => e.type === "Warning")).toEqual([])
     } finally {
       await h.db.sql.unsafe("ALTER TABLE moved_away RENAME TO guacamole_connection_parameter")
@@ -206,7 +206,7 @@ describe("a wrong database password", () => {
       expect(errors.map((e) => e.message)).toHaveLength(1)
       expect(errors[0].message).toContain("credentials")
       expect(lines.join("\n")).not.toContain("not-the-password")
-      for (const b of ready) expect(h.binding(b.metadata.name)!.status.statusText).toBe("READY")
+      for (const b of ready) expect((await h.binding(b.metadata.name))!.status.statusText).toBe("READY")
       expect(h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.type === "Warning")).toHaveLength(warningsBefore)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -73,8 +73,8 @@ describe("API errors", () => {
     h.api.faults.failNext({ verb: "patch", resource: "analyticsworkspacebindings" }, { code: 409, count: 1 })
     await h.createBinding("flaky-api", spec("wsr", "flaky-api"))
     await h.waitForStatus("flaky-api", "READY", 15_000)
-    expect(h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("wsr", "flaky-api"))).toBeDefined()
-    expect(h.api.get("", "services", GUACAMOLE_NAMESPACE, `client-${deploymentNameFor("wsr", "flaky-api")}`)).toBeDefined()
+    expect((await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, deploymentNameFor("wsr", "flaky-api")))).toBeDefined()
+    expect((await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${deploymentNameFor("wsr", "flaky-api")}`))).toBeDefined()
   })
 })
 
@@ -109,7 +109,7 @@ describe("the database", () => {
                (SELECT count(*) FROM guacamole_connection WHERE connection_name = 'db-flaky')::int AS connections,
                (SELECT count(*) FROM guacamole_entity WHERE name = 'ws-db@db-flaky')::int AS entities`
       expect(partial[0]).toEqual({ groups: 0, connections: 0, entities: 0 })
-      expect(h.binding("db-flaky")?.status?.statusText ?? "PROVISIONING").not.toBe("READY")
+      expect((await h.binding("db-flaky"))?.status?.statusText ?? "PROVISIONING").not.toBe("READY")
       await h.db.sql`UPDATE inject_failure SET on_ = false`
       await h.waitForStatus("db-flaky", "READY", 20_000)
       const [row] = await h.db.sql`SELECT count(*)::int AS n FROM guacamole_connection_permission p

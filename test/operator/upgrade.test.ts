@@ -9,124 +9,127 @@ import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { make as makeGuacamoleDb } from "../../src/guacamole/db.ts"
 import { Bindings, Deployments, Services } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { forEachServer } from "../support/servers.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
 setDefaultTimeout(60_000)
 
-let h: Harness
-const d = deploymentNameFor("ws1", "alice")
-const before: Record<string, string> = {}
+forEachServer("upgrade", (server) => {
+  let h: Harness
+  const d = deploymentNameFor("ws1", "alice")
+  const before: Record<string, string> = {}
 
-beforeAll(async () => {
-  h = await startHarness({ start: false })
-  // What the Python operator left: a READY binding, its Deployment and Service, and the rows with password 1234.
-  const binding = await Effect.runPromise(
-    h.kube.create(Bindings, BINDING_NAMESPACE, {
-      apiVersion: "xlscsde.nhs.uk/v1",
-      kind: "AnalyticsWorkspaceBinding",
-      metadata: { name: "ws1-alice", namespace: BINDING_NAMESPACE },
-      spec: { workspace: "ws1", username: "alice", expires: "2099-12-31", replicas: 1 },
-    }),
-  )
-  await Effect.runPromise(
-    h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-alice", { type: "merge", body: { status: { statusText: "READY", deploymentName: d } } }, "status"),
-  )
-  expect(binding.metadata.uid).toBeDefined()
-  const labels = { "xlscsde.nhs.uk/purpose": "workspace-client" }
-  const annotations = { "xlscsde.nhs.uk/workspace": "ws1", "xlscsde.nhs.uk/username": "alice" }
-  const deployment = await Effect.runPromise(
-    h.kube.create(Deployments, GUACAMOLE_NAMESPACE, {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: d, labels },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { "xlscsde.nhs.uk/deployment-name": d } },
-        template: {
-          metadata: { labels: { "xlscsde.nhs.uk/deployment-name": d }, annotations },
-          spec: {
-            containers: [
-              {
-                name: d,
-                image: "browser:old",
-                ports: [{ containerPort: 5900 }],
-                env: [{ name: "BROWSER_URL", value: "https://jupyter.test" }],
-                volumeMounts: [
-                  { name: "certs", mountPath: "/usr/lib/firefox/distribution/certs", readOnly: true },
-                  { name: "config", mountPath: "/usr/lib/firefox/distribution", readOnly: true },
-                ],
-              },
-            ],
-            volumes: [
-              { name: "certs", configMap: { name: "xlscsde-enterprise-certificate" } },
-              { name: "config", configMap: { name: "firefox-config" } },
-            ],
+  beforeAll(async () => {
+    h = await startHarness({ server, start: false })
+    // What the Python operator left: a READY binding, its Deployment and Service, and the rows with password 1234.
+    const binding = await Effect.runPromise(
+      h.kube.create(Bindings, BINDING_NAMESPACE, {
+        apiVersion: "xlscsde.nhs.uk/v1",
+        kind: "AnalyticsWorkspaceBinding",
+        metadata: { name: "ws1-alice", namespace: BINDING_NAMESPACE },
+        spec: { workspace: "ws1", username: "alice", expires: "2099-12-31", replicas: 1 },
+      }),
+    )
+    await Effect.runPromise(
+      h.kube.patch(Bindings, BINDING_NAMESPACE, "ws1-alice", { type: "merge", body: { status: { statusText: "READY", deploymentName: d } } }, "status"),
+    )
+    expect(binding.metadata.uid).toBeDefined()
+    const labels = { "xlscsde.nhs.uk/purpose": "workspace-client" }
+    const annotations = { "xlscsde.nhs.uk/workspace": "ws1", "xlscsde.nhs.uk/username": "alice" }
+    const deployment = await Effect.runPromise(
+      h.kube.create(Deployments, GUACAMOLE_NAMESPACE, {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: d, labels },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { "xlscsde.nhs.uk/deployment-name": d } },
+          template: {
+            metadata: { labels: { "xlscsde.nhs.uk/deployment-name": d }, annotations },
+            spec: {
+              containers: [
+                {
+                  name: d,
+                  image: "browser:old",
+                  ports: [{ containerPort: 5900 }],
+                  env: [{ name: "BROWSER_URL", value: "https://jupyter.test" }],
+                  volumeMounts: [
+                    { name: "certs", mountPath: "/usr/lib/firefox/distribution/certs", readOnly: true },
+                    { name: "config", mountPath: "/usr/lib/firefox/distribution", readOnly: true },
+                  ],
+                },
+              ],
+              volumes: [
+                { name: "certs", configMap: { name: "xlscsde-enterprise-certificate" } },
+                { name: "config", configMap: { name: "firefox-config" } },
+              ],
+            },
           },
         },
-      },
-    }),
-  )
-  const service = await Effect.runPromise(
-    h.kube.create(Services, GUACAMOLE_NAMESPACE, {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: `client-${d}`, labels, annotations },
-      spec: {
-        clusterIP: "None",
-        selector: { "xlscsde.nhs.uk/deployment-name": d },
-        ports: [{ port: 5900, targetPort: 5900 }],
-      },
-    }),
-  )
-  before.deployment = deployment.metadata.uid!
-  before.service = service.metadata.uid!
-  const db = makeGuacamoleDb(h.db.sql)
-  await Effect.runPromise(
-    db.ensure({
-      workspace: "ws1",
-      username: "alice",
-      entityName: "ws1@alice",
-      hostname: `client-${d}.${GUACAMOLE_NAMESPACE}.svc.cluster.local`,
-      port: 5900,
-      password: Redacted.make("1234"),
-      validUntil: null,
-      disabled: false,
-    }),
-  )
-  await h.startOperator()
-  await settled(h)
-})
-afterAll(async () => {
-  await h?.close()
-})
+      }),
+    )
+    const service = await Effect.runPromise(
+      h.kube.create(Services, GUACAMOLE_NAMESPACE, {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: `client-${d}`, labels, annotations },
+        spec: {
+          clusterIP: "None",
+          selector: { "xlscsde.nhs.uk/deployment-name": d },
+          ports: [{ port: 5900, targetPort: 5900 }],
+        },
+      }),
+    )
+    before.deployment = deployment.metadata.uid!
+    before.service = service.metadata.uid!
+    const db = makeGuacamoleDb(h.db.sql)
+    await Effect.runPromise(
+      db.ensure({
+        workspace: "ws1",
+        username: "alice",
+        entityName: "ws1@alice",
+        hostname: `client-${d}.${GUACAMOLE_NAMESPACE}.svc.cluster.local`,
+        port: 5900,
+        password: Redacted.make("1234"),
+        validUntil: null,
+        disabled: false,
+      }),
+    )
+    await h.startOperator()
+    await settled(h)
+  })
+  afterAll(async () => {
+    await h?.close()
+  })
 
-test("the Deployment and Service are adopted in place, and the browser gets its own VNC password", async () => {
-  const deployment = h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)
-  const service = h.api.get("", "services", GUACAMOLE_NAMESPACE, `client-${d}`)
-  expect(deployment.metadata.uid).toBe(before.deployment)
-  expect(service.metadata.uid).toBe(before.service)
-  expect(deployment.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/ws1-alice`)
-  expect(deployment.spec.replicas).toBe(1)
-  const container = deployment.spec.template.spec.containers[0]
-  expect(container.image).toBe("browser:test")
-  const vnc = container.env.find((e: any) => e.name === "VNC_PASSWORD")
-  expect(vnc.valueFrom.secretKeyRef).toEqual({ name: `client-${d}-vnc`, key: "password" })
-  expect(service.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/ws1-alice`)
-})
+  test("the Deployment and Service are adopted in place, and the browser gets its own VNC password", async () => {
+    const deployment = (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d))
+    const service = (await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${d}`))
+    expect(deployment.metadata.uid).toBe(before.deployment)
+    expect(service.metadata.uid).toBe(before.service)
+    expect(deployment.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/ws1-alice`)
+    expect(deployment.spec.replicas).toBe(1)
+    const container = deployment.spec.template.spec.containers[0]
+    expect(container.image).toBe("browser:test")
+    const vnc = container.env.find((e: any) => e.name === "VNC_PASSWORD")
+    expect(vnc.valueFrom.secretKeyRef).toEqual({ name: `client-${d}-vnc`, key: "password" })
+    expect(service.metadata.annotations["xlscsde.nhs.uk/binding"]).toBe(`${BINDING_NAMESPACE}/ws1-alice`)
+  })
 
-test("the Guacamole rows are kept, with the shared password 1234 replaced by the binding's", async () => {
-  const secret = h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`)
-  const password = Buffer.from(secret.data.password, "base64").toString()
-  expect(password).not.toBe("1234")
-  const groups = await h.db.sql`SELECT 1 FROM guacamole_connection_group WHERE connection_group_name = 'ws1'`
-  expect(groups).toHaveLength(1)
-  const [param] = await h.db.sql`
-    SELECT p.parameter_value FROM guacamole_connection_parameter p JOIN guacamole_connection c USING (connection_id)
-    WHERE c.connection_name = 'alice' AND p.parameter_name = 'password'`
-  expect(param!.parameter_value).toBe(password)
-  const [user] = await h.db.sql`SELECT u.valid_until::text AS valid_until FROM guacamole_user u
-    JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws1@alice'`
-  expect(user!.valid_until).toBe("2099-12-31")
-  expect(h.binding("ws1-alice")!.status.statusText).toBe("READY")
-  expect(h.binding("ws1-alice")!.status.deploymentName).toBe(d)
+  test("the Guacamole rows are kept, with the shared password 1234 replaced by the binding's", async () => {
+    const secret = (await h.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`))
+    const password = Buffer.from(secret.data.password, "base64").toString()
+    expect(password).not.toBe("1234")
+    const groups = await h.db.sql`SELECT 1 FROM guacamole_connection_group WHERE connection_group_name = 'ws1'`
+    expect(groups).toHaveLength(1)
+    const [param] = await h.db.sql`
+      SELECT p.parameter_value FROM guacamole_connection_parameter p JOIN guacamole_connection c USING (connection_id)
+      WHERE c.connection_name = 'alice' AND p.parameter_name = 'password'`
+    expect(param!.parameter_value).toBe(password)
+    const [user] = await h.db.sql`SELECT u.valid_until::text AS valid_until FROM guacamole_user u
+      JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws1@alice'`
+    expect(user!.valid_until).toBe("2099-12-31")
+    expect((await h.binding("ws1-alice"))!.status.statusText).toBe("READY")
+    expect((await h.binding("ws1-alice"))!.status.deploymentName).toBe(d)
+  })
 })

@@ -1,7 +1,9 @@
 /**
- * An operator under test: the Kubernetes API emulator, a fresh Guacamole
- * database, and the operator itself running in this process through the same
- * code path as production (runOperator), pointed at them.
+ * An operator under test: a Kubernetes API server (the emulator, or the real
+ * control plane: see ./servers.ts), a fresh Guacamole database, and the
+ * operator itself running in this process through the same code path as
+ * production (runOperator), pointed at them with its own service account's
+ * credentials (deploy/rbac.yaml's rules, enforced by the server).
  */
 import { existsSync, readFileSync } from "node:fs"
 import { resolve } from "node:path"
@@ -9,12 +11,13 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { type Clock, Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import YAML from "yaml"
 import { OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
-import { make as makeKubeClient, type KubeClientService, type KubeObject } from "../../src/kube/client.ts"
+import type { KubeClientService, KubeObject } from "../../src/kube/client.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { runOperator, type OperatorHandle, type OperatorOptions } from "../../src/operator.ts"
-import { startEmulator, type Emulator, type EmulatorOptions } from "../emulator/index.ts"
+import type { Emulator, EmulatorOptions } from "../emulator/index.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "./postgres.ts"
-import { isSettled } from "./settled.ts"
+import { startServer, type ServerKind, type TestServer, type Write } from "./servers.ts"
+import { isSettledOn } from "./settled.ts"
 import { waitFor } from "./wait.ts"
 
 export const GUACAMOLE_NAMESPACE = "guacamole"
@@ -29,6 +32,10 @@ export const fixtureCrdPath: string | undefined = (() => {
 export const loadYaml = (path: string): unknown => YAML.parse(readFileSync(path, "utf8"))
 
 export interface HarnessOptions {
+  /** Which API server (default the emulator). */
+  readonly server?: ServerKind
+  /** Run the operator with deploy/rbac.yaml's service account, enforced by the server (default true). */
+  readonly rbac?: boolean
   /** Which binding CRD the API server has: the project's (default) or the field's fixture. */
   readonly crd?: "project" | "fixture"
   readonly emulator?: EmulatorOptions
@@ -43,8 +50,11 @@ export interface HarnessOptions {
 }
 
 export interface Harness {
+  readonly server: TestServer
+  /** The emulator, for fault injection and its request log: throws on the real server. */
   readonly api: Emulator
   readonly db: TestDatabase
+  /** An administrator's KubeConfig. */
   readonly kc: KubeConfig
   /** A client for the test's own reads and writes (not the operator's). */
   readonly kube: KubeClientService
@@ -53,7 +63,10 @@ export interface Harness {
   startOperator(options?: OperatorOptions): Promise<OperatorHandle>
   stopOperator(): Promise<void>
   createBinding(name: string, spec: Record<string, unknown>, namespace?: string): Promise<KubeObject>
-  binding(name: string, namespace?: string): KubeObject | undefined
+  /** An object as the server holds it now (undefined when absent). */
+  get(group: string, plural: string, namespace: string | undefined, name: string): Promise<any | undefined>
+  list(group: string, plural: string, namespace?: string): Promise<any[]>
+  binding(name: string, namespace?: string): Promise<KubeObject | undefined>
   waitForStatus(name: string, statusText: string, timeoutMs?: number): Promise<KubeObject>
   close(): Promise<void>
 }
@@ -96,23 +109,25 @@ const collectingLogging = (lines: string[]) =>
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const crdPath = options.crd === "fixture" ? fixtureCrdPath : projectCrdPath
   if (!crdPath) throw new Error("the fixture CRD is not available (../shared is absent)")
-  const api = await startEmulator({
+  const server = await startServer(options.server ?? "emulator", {
     namespaces: ["default", GUACAMOLE_NAMESPACE, BINDING_NAMESPACE],
     crds: [loadYaml(crdPath)],
-    ...options.emulator,
+    ...(options.emulator ? { emulator: options.emulator } : {}),
+    rbac: options.rbac !== false,
   })
   const db = await createTestDatabase()
-  const kc = api.kubeConfig()
-  const kube = makeKubeClient(kc)
+  const kc = server.kubeConfig()
+  const kube = server.admin
   const config = testConfig(db, options.config)
   let scope: Scope.CloseableScope | undefined
   let handle: OperatorHandle | undefined
 
   const startOperator = async (operatorOptions: OperatorOptions = options.operator ?? {}) => {
     if (scope) throw new Error("the operator is already running")
+    const kubeConfig = operatorOptions.kubeConfig ?? (await server.operatorKubeConfig())
     scope = Effect.runSync(Scope.make())
     handle = await Effect.runPromise(
-      Scope.extend(runOperator(config, { kubeConfig: kc, ...operatorOptions }), scope).pipe(
+      Scope.extend(runOperator(config, { ...operatorOptions, kubeConfig }), scope).pipe(
         Effect.provide(options.logs ? collectingLogging(options.logs) : testLogging),
         options.clock ? Effect.withClock(options.clock) : (e) => e,
       ),
@@ -126,10 +141,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     handle = undefined
     await Effect.runPromise(Scope.close(s, Exit.void))
   }
-  const binding = (name: string, namespace = BINDING_NAMESPACE) => api.get(Bindings.group, Bindings.plural, namespace, name)
+  const binding = (name: string, namespace = BINDING_NAMESPACE) => server.get(Bindings.group, Bindings.plural, namespace, name)
 
   const harness: Harness = {
-    api,
+    server,
+    get api(): Emulator {
+      if (!server.emulator) throw new Error("this test needs the emulator (fault injection or its request log)")
+      return server.emulator
+    },
     db,
     kc,
     kube,
@@ -149,18 +168,20 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           spec,
         }),
       ),
+    get: (group, plural, namespace, name) => server.get(group, plural, namespace, name),
+    list: (group, plural, namespace) => server.list(group, plural, namespace),
     binding,
-    waitForStatus: (name, statusText, timeoutMs = 10_000) =>
+    waitForStatus: (name, statusText, timeoutMs = server.kind === "real" ? 20_000 : 10_000) =>
       waitFor(
-        () => {
-          const b = binding(name)
+        async () => {
+          const b = await binding(name)
           return b?.status?.statusText === statusText ? b : undefined
         },
         { timeoutMs, message: `binding ${name} to be ${statusText}` },
       ),
     close: async () => {
       await stopOperator()
-      await api.stop()
+      await server.stop()
       await db.close()
     },
   }
@@ -176,17 +197,17 @@ export const secretValue = (r: Redacted.Redacted<string>) => Redacted.value(r)
  * is in the operator's caches at its current resourceVersion, and its work
  * queue is empty with no reconcile running.
  */
-export async function settled(h: Harness, timeoutMs = 10_000): Promise<void> {
-  await waitFor(() => isSettled(h.operator().controller, h.api), { timeoutMs, message: "the operator to settle" })
+export async function settled(h: Harness, timeoutMs = h.server.kind === "real" ? 30_000 : 10_000): Promise<void> {
+  await waitFor(() => isSettledOn(h.operator().controller, h.list), { timeoutMs, message: "the operator to settle" })
 }
 
 /** The API writes the operator makes when it reconciles every binding again from a settled state. */
-export async function writesDuringResync(h: Harness) {
+export async function writesDuringResync(h: Harness): Promise<Write[]> {
   await settled(h)
-  h.api.requests.clear()
+  const mark = h.server.mark()
   h.operator().controller.resync()
   await settled(h)
-  return h.api.requests.writes()
+  return h.server.writesSince(mark)
 }
 
 /** What Keycloak sends when a researcher signs in (1) or signs in elsewhere (0): a JSON patch of spec.replicas. */
