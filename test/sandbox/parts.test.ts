@@ -13,8 +13,17 @@ import {
 } from "../../scripts/sandbox/assembly.ts"
 import { parseSandboxArgs, UsageError } from "../../scripts/sandbox/args.ts"
 import { tour, tourScript } from "../../scripts/sandbox/tour.ts"
-import { LEGEND, plainLine, renderScreen, renderTable, type BindingRow, type GuacamoleLogin } from "../../scripts/sandbox/table.ts"
+import {
+  LEGEND,
+  plainLine,
+  renderScreen,
+  renderTable,
+  startLiveView,
+  type BindingRow,
+  type GuacamoleLogin,
+} from "../../scripts/sandbox/table.ts"
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
+import { waitFor } from "../support/wait.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
 setDefaultTimeout(60_000)
@@ -118,6 +127,85 @@ describe("the live screen fits the terminal", () => {
     fits(lines, tiny)
     expect(lines[0]).toStartWith("BIND")
     expect(lines.some((l) => l.startsWith("… "))).toBe(true)
+  })
+})
+
+describe("the live view on a terminal", () => {
+  /** An API server holding `bindings` and a database whose logins the test changes. */
+  const world = () => {
+    const state = {
+      bindings: [] as any[],
+      logins: [] as GuacamoleLogin[],
+    }
+    const emulator = {
+      list: (group: string) => (group === "apps" ? [] : state.bindings),
+    } as unknown as Parameters<typeof startLiveView>[0]["emulator"]
+    // The two queries the view makes: connections (workspace, username) and logins (they have a `login` column).
+    const sql = ((strings: TemplateStringsArray) => ({
+      simple: async () =>
+        strings.join("").includes("AS login")
+          ? state.logins
+          : state.logins.map((l) => ({ workspace: l.group, username: l.connection })),
+    })) as unknown as Parameters<typeof startLiveView>[0]["sql"]
+    return { state, emulator, sql }
+  }
+  const binding = (name: string, user: string) => ({
+    metadata: { namespace: "jupyterhub", name },
+    spec: { workspace: "ws1", username: user },
+    status: { statusText: "READY" },
+  })
+  const login = (user: string): GuacamoleLogin => ({
+    login: `ws1@${user}`,
+    connection: user,
+    group: "ws1",
+    permission: "READ",
+    hostname: "h",
+    port: "5900",
+  })
+
+  test("draws on the alternate screen, in place, within the terminal; keeps Guacamole's view current; restores the screen", async () => {
+    const { state, emulator, sql } = world()
+    state.bindings = Array.from({ length: 50 }, (_, i) => binding(`b${i}`, `user${i}`))
+    state.logins = [login("user0")]
+    const writes: string[] = []
+    const size = { columns: 60, rows: 12 }
+    const view = startLiveView({
+      emulator,
+      sql,
+      mayQuery: () => true,
+      write: (t) => void writes.push(t),
+      tty: true,
+      size: () => size,
+      footer: ["Ctrl-C stops everything."],
+      intervalMs: 60_000,
+      dbRefreshMs: 0,
+    })
+    try {
+      // The first refresh starts at once.
+      await waitFor(() => writes.length > 1, { message: "the first frame" })
+      expect(writes[0]).toBe("\u001b[?1049h\u001b[?25l")
+      const frame = (text: string) =>
+        text.replace(/^\u001b\[H/, "").replace(/\u001b\[J$/, "").split("\r\n").map((l) => l.replace(/\u001b\[K$/, ""))
+      const first = frame(writes.at(-1)!)
+      expect(writes.at(-1)).toStartWith("\u001b[H") // home: redrawn over itself, never scrolled
+      expect(first.length).toBeLessThanOrEqual(size.rows)
+      for (const l of first) expect([...l].length).toBeLessThanOrEqual(size.columns)
+      expect(first.some((l) => l.startsWith("… "))).toBe(true)
+      expect(first.some((l) => l.includes("ws1@user0 → connection"))).toBe(true)
+
+      // A new Guacamole login appears on the next refresh, not only at start.
+      state.logins = [login("user0"), login("user1")]
+      await view.refresh()
+      expect(frame(writes.at(-1)!).some((l) => l.includes("ws1@user1 → connection"))).toBe(true)
+
+      // Nothing changed: nothing written.
+      const count = writes.length
+      await view.refresh()
+      expect(writes.length).toBe(count)
+    } finally {
+      view.stop()
+    }
+    expect(writes.at(-1)).toBe("\u001b[?25h\u001b[?1049l")
   })
 })
 
