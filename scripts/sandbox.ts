@@ -55,6 +55,8 @@ process.on("SIGINT", () => void shutdown("SIGINT"))
 // Whatever ends the process, the terminal gets its normal screen back.
 process.on("exit", () => view?.stop())
 process.on("SIGTERM", () => void shutdown("SIGTERM"))
+// The terminal went away (its window closed): stop as cleanly as for Ctrl-C.
+process.on("SIGHUP", () => void shutdown("SIGHUP"))
 
 const shortPath = (p: string) => {
   const r = relative(process.cwd(), p)
