@@ -1,18 +1,18 @@
 /**
  * The shipped artefact: `bun build --compile` gives one executable, and that
- * executable runs the operator against a cluster and a database (here the
- * emulator and a test database), configured by the environment alone.
+ * executable runs the operator against a cluster and a database, configured
+ * by the environment alone, on the emulator and on the real kube-apiserver
+ * over HTTPS, with the operator's service-account token.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
 import YAML from "yaml"
 import { Bindings } from "../src/kube/resources.ts"
-import { make as makeKubeClient } from "../src/kube/client.ts"
-import { startEmulator, type Emulator } from "./emulator/index.ts"
 import { loadYaml, projectCrdPath } from "./support/operator.ts"
+import { forEachServer, startServer, type TestServer } from "./support/servers.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "./support/postgres.ts"
 import { waitFor } from "./support/wait.ts"
 
@@ -21,7 +21,6 @@ setDefaultTimeout(60_000)
 
 const dir = mkdtempSync(join(tmpdir(), "operator-binary-"))
 const binary = join(dir, "awms-guacamole-operator")
-let api: Emulator
 let db: TestDatabase
 
 beforeAll(async () => {
@@ -31,11 +30,9 @@ beforeAll(async () => {
     stderr: "pipe",
   })
   if (build.exitCode !== 0) throw new Error(`bun build --compile failed: ${build.stderr.toString()}`)
-  api = await startEmulator({ namespaces: ["default", "guacamole", "jupyterhub"], crds: [loadYaml(projectCrdPath)] })
   db = await createTestDatabase()
 }, 120_000)
 afterAll(async () => {
-  await api?.stop()
   await db?.close()
   rmSync(dir, { recursive: true, force: true })
 })
@@ -57,9 +54,20 @@ test("an invalid configuration stops it with one message naming the setting, and
   expect(stderr).not.toContain("secret-value")
 })
 
-test("the compiled executable provisions a binding, then stops cleanly on SIGTERM", async () => {
+forEachServer("the compiled executable", (kind) => {
+let api: TestServer
+beforeAll(async () => {
+  api = await startServer(kind, { namespaces: ["default", "guacamole", "jupyterhub"], crds: [loadYaml(projectCrdPath)] })
+})
+afterAll(() => api?.stop())
+
+test("provisions a binding with the operator's service account, then stops cleanly on SIGTERM", async () => {
   const s = db.settings
-  const child = Bun.spawn([binary, "run", "--kubeconfig", api.kubeconfigPath], {
+  // The operator's credentials: its service account's token (and, on the real server, the CA) in a kubeconfig file.
+  const operator = await api.operatorKubeConfig()
+  writeFileSync(join(dir, "operator.kubeconfig"), operator.exportConfig(), { mode: 0o600 })
+  const access = { args: ["--kubeconfig", join(dir, "operator.kubeconfig")] }
+  const child = Bun.spawn([binary, "run", ...access.args], {
     env: {
       DB_HOST: s.host,
       DB_PORT: String(s.port),
@@ -87,20 +95,19 @@ test("the compiled executable provisions a binding, then stops cleanly on SIGTER
       .map((l) => JSON.parse(l))
       .find((l) => l.message === "reconciled" && l.annotations?.key === "jupyterhub/ws1-alice")
   try {
-    const kube = makeKubeClient(api.kubeConfig())
     await Effect.runPromise(
-      kube.create(Bindings, "jupyterhub", YAML.parse(`
+      api.admin.create(Bindings, "jupyterhub", YAML.parse(`
 apiVersion: xlscsde.nhs.uk/v1
 kind: AnalyticsWorkspaceBinding
 metadata: { name: ws1-alice, namespace: jupyterhub }
 spec: { workspace: ws1, username: alice, expires: "2099-12-31" }
 `)),
     )
-    await waitFor(() => api.get(Bindings.group, Bindings.plural, "jupyterhub", "ws1-alice")?.status?.statusText === "READY", {
+    await waitFor(async () => (await api.get(Bindings.group, Bindings.plural, "jupyterhub", "ws1-alice"))?.status?.statusText === "READY", {
       timeoutMs: 20_000,
       message: "the binary to make the binding READY",
     })
-    expect(api.get("apps", "deployments", "guacamole", "cee3c61f22f5523cab33ca6ab9cfc699")).toBeDefined()
+    expect(await api.get("apps", "deployments", "guacamole", "cee3c61f22f5523cab33ca6ab9cfc699")).toBeDefined()
     const line = await waitFor(reconciledLine, { message: "a JSON log line for the reconcile" })
     expect(line.annotations.result).toBe("converged")
     expect(typeof line.annotations.durationMs).toBe("number")
@@ -112,3 +119,4 @@ spec: { workspace: ws1, username: alice, expires: "2099-12-31" }
   expect(logs).toContain("SIGTERM: shutting down")
   expect(logs).not.toContain(Redacted.value(s.password))
 }, 60_000)
+})

@@ -11,6 +11,7 @@
  * material, so a rotated certificate or CA file is picked up by the next
  * request and the connections of the old one are closed.
  */
+import { readFileSync, statSync } from "node:fs"
 import type { KubeConfig } from "@kubernetes/client-node"
 
 /** How the API server's audit log and metrics name this client. */
@@ -58,12 +59,34 @@ export class NoKubeConfig extends Error {
  */
 const applyKubeConfig = async (kc: KubeConfig): Promise<AppliedOptions> => {
   const opts: AppliedOptions = { headers: {} }
+  const tokenFile = kc.getCurrentUser()?.authProvider?.config?.tokenFile as string | undefined
   // applyOptions is the part of applyToHTTPSOptions that applies settings without
   // building a Node agent (which also refuses http:// servers Bun handles fine).
   const apply = (kc as unknown as { applyOptions?: (o: AppliedOptions) => Promise<void> }).applyOptions
   if (typeof apply === "function") await apply.call(kc, opts)
   else await kc.applyToHTTPSOptions(opts as never)
+  const token = tokenFile ? tokenFromFile(tokenFile) : undefined
+  if (token) opts.headers = { ...opts.headers, Authorization: `Bearer ${token}` }
   return opts
+}
+
+/**
+ * In a pod the credential is the service account's token file, which the
+ * kubelet rotates; client-node re-reads it only once a minute. It is read
+ * again here whenever the file changes (a stat per request).
+ */
+const tokenFiles = new Map<string, { readonly mtimeMs: number; readonly token: string }>()
+const tokenFromFile = (path: string): string | undefined => {
+  try {
+    const { mtimeMs } = statSync(path)
+    const cached = tokenFiles.get(path)
+    if (cached?.mtimeMs === mtimeMs) return cached.token
+    const token = readFileSync(path, "utf8").trim()
+    tokenFiles.set(path, { mtimeMs, token })
+    return token
+  } catch {
+    return undefined
+  }
 }
 
 const text = (value: Buffer | string | undefined): string | undefined =>

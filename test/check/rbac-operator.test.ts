@@ -1,42 +1,31 @@
 /**
- * deploy/rbac.yaml is enough: the operator runs against an API server that
- * enforces RBAC, with only the service account's token, and serves a binding
- * through its whole life (provision, scale, delete), leader election included.
+ * deploy/rbac.yaml is enough, and no more than enough: the operator runs with
+ * only its service account's token against an API server that enforces RBAC,
+ * serves a binding through its whole life (provision, scale, delete) with
+ * leader election and is never refused; with one rule taken away, it says so.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
-import { readFileSync } from "node:fs"
-import { resolve } from "node:path"
-import * as k8s from "@kubernetes/client-node"
-import { Effect } from "effect"
-import YAML from "yaml"
-import { Bindings, Deployments } from "../../src/kube/resources.ts"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
+import { Effect, Either } from "effect"
+import { checkPermissions } from "../../src/check.ts"
+import { KubeClient, make as makeKubeClient } from "../../src/kube/client.ts"
+import { Bindings, Deployments, Secrets } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, startHarness, type Harness } from "../support/operator.ts"
-import { repoRoot } from "../support/postgres.ts"
+import { forEachServer, resourceType } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
-setDefaultTimeout(60_000)
+setDefaultTimeout(90_000)
 
-const OPERATOR_TOKEN = "operator-service-account-token"
-const OPERATOR_USER = "system:serviceaccount:guacamole:awms-guacamole-operator"
-
-let h: Harness
-beforeAll(async () => {
-  h = await startHarness({
-    start: false,
-    emulator: { auth: { enforceRbac: true, users: { [OPERATOR_TOKEN]: { username: OPERATOR_USER } } } },
-    config: { leaderElection: true },
+forEachServer("rbac", (server) => {
+  let h: Harness
+  beforeAll(async () => {
+    h = await startHarness({ server, start: false, config: { leaderElection: true } })
   })
-  const objects = h.kc.makeApiClient(k8s.KubernetesObjectApi)
-  const docs = YAML.parseAllDocuments(readFileSync(resolve(repoRoot, "deploy/rbac.yaml"), "utf8")).map((d) => d.toJS())
-  for (const doc of docs) await objects.create(doc)
-  h.api.requests.clear()
-  await h.startOperator({ kubeConfig: h.api.kubeConfigFor(OPERATOR_TOKEN) })
-})
-afterAll(() => h?.close())
+  afterAll(() => h?.close())
 
-describe("the operator under RBAC with deploy/rbac.yaml", () => {
-  test("provisions, scales and deletes a binding, and is never refused", async () => {
+  test("the operator provisions, scales and deletes a binding with deploy/rbac.yaml, and is never refused", async () => {
+    const mark = h.server.mark()
+    await h.startOperator()
     await h.createBinding("alice-ws1", { workspace: "ws1", username: "alice", expires: "2099-12-31" })
     const ready = await h.waitForStatus("alice-ws1", "READY")
     const deploymentName: string = ready.status.deploymentName
@@ -54,18 +43,46 @@ describe("the operator under RBAC with deploy/rbac.yaml", () => {
         (await h.binding("alice-ws1")) === undefined &&
         (await h.get(Deployments.group, Deployments.plural, GUACAMOLE_NAMESPACE, deploymentName)) === undefined &&
         (await h.get("", "services", GUACAMOLE_NAMESPACE, `client-${deploymentName}`)) === undefined,
-      { message: "the binding and its browser objects to be gone" },
+      { timeoutMs: 30_000, message: "the binding and its browser objects to be gone" },
     )
-    const refused = h.api.requests.all().filter((r) => r.status === 401 || r.status === 403)
+    const requests = await h.server.requestsSince(mark)
+    expect(requests.length).toBeGreaterThan(5)
+    const refused = requests.filter((r) => r.status === 401 || r.status === 403)
     expect(refused.map((r) => `${r.status} ${r.verb} ${r.resource}${r.subresource ? "/" + r.subresource : ""} ${r.namespace ?? ""}`)).toEqual([])
-    // RBAC was enforced all along: the same token may not read Secrets outside the Guacamole namespace.
-    const outside = await h.api
-      .kubeConfigFor(OPERATOR_TOKEN)
-      .makeApiClient(k8s.CoreV1Api)
-      .listNamespacedSecret({ namespace: BINDING_NAMESPACE })
-      .then(() => 200, (e) => e.code)
-    expect(outside).toBe(403)
+    // RBAC was enforced all along: the same credentials may not read Secrets outside the Guacamole namespace.
+    const operator = makeKubeClient(await h.server.operatorKubeConfig())
+    const outside = await Effect.runPromise(Effect.either(operator.list(Secrets, { namespace: BINDING_NAMESPACE })))
+    expect(Either.isLeft(outside) && outside.left._tag).toBe("KubeForbidden")
     // The operator did hold the lease (leader election works under this RBAC).
     expect((await h.list("coordination.k8s.io", "leases", GUACAMOLE_NAMESPACE)).map((l) => l.spec?.holderIdentity)).toHaveLength(1)
+  })
+
+  test("with one rule taken away, check names exactly the missing permission", async () => {
+    await h.stopOperator()
+    // The Role in the Guacamole namespace loses "delete" on Secrets.
+    const roles = resourceType("rbac.authorization.k8s.io", "roles")
+    const role = (await h.list("rbac.authorization.k8s.io", "roles", GUACAMOLE_NAMESPACE)).find((r) =>
+      (r.rules ?? []).some((rule: any) => (rule.resources ?? []).includes("secrets")),
+    )
+    expect(role).toBeDefined()
+    const rules = role.rules.flatMap((rule: any) => {
+      if (!(rule.resources ?? []).includes("secrets")) return [rule]
+      const others = rule.resources.filter((r: string) => r !== "secrets")
+      return [
+        ...(others.length > 0 ? [{ ...rule, resources: others }] : []),
+        { ...rule, resources: ["secrets"], verbs: rule.verbs.filter((v: string) => v !== "delete") },
+      ]
+    })
+    await Effect.runPromise(h.kube.patch(roles, GUACAMOLE_NAMESPACE, role.metadata.name, { type: "merge", body: { rules } }))
+    const operator = makeKubeClient(await h.server.operatorKubeConfig())
+    const result = await waitFor(
+      async () => {
+        const r = await Effect.runPromise(checkPermissions(h.config).pipe(Effect.provideService(KubeClient, operator)))
+        return r.status === "fail" ? r : undefined
+      },
+      { message: "check to see the missing permission" },
+    )
+    expect(result.items).toEqual(["delete secrets in namespace guacamole"])
+    expect(result.detail).toContain("1 of")
   })
 })

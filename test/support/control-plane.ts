@@ -271,7 +271,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       processes.push(
         run(dir, "kube-controller-manager", kcm, [
           `--kubeconfig=${kubeconfigPath}`,
-          "--controllers=garbagecollector,namespace,deployment,replicaset,serviceaccount,serviceaccount-token",
+          "--controllers=garbagecollector,namespace,deployment,replicaset,serviceaccount,serviceaccount-token,root-ca-cert-publisher,clusterrole-aggregation",
           "--service-account-private-key-file=sa.key",
           "--root-ca-file=ca.crt",
           "--leader-elect=false",

@@ -59,6 +59,11 @@ export interface TestServer {
   /** Every request the operator made since `mark()`, reads included, with the status it got. */
   requestsSince(mark: WriteMark): Promise<Request[]>
   mark(): WriteMark
+  /**
+   * Whether browser pods come up: the emulator's Deployment simulator, or on
+   * the real server KWOK's node made (un)schedulable, so new pods stay Pending.
+   */
+  setWorkloads(enabled: boolean): Promise<void>
   stop(): Promise<void>
 }
 
@@ -199,6 +204,7 @@ async function emulatorServer(options: ServerOptions): Promise<TestServer> {
           ...(r.name ? { name: r.name } : {}),
           status: r.status,
         })),
+    setWorkloads: async (enabled) => api.workloads.setEnabled(enabled),
     stop: () => api.stop(),
   }
   return server
@@ -243,6 +249,12 @@ async function realServer(options: ServerOptions): Promise<TestServer> {
           ...(e.objectRef?.name ? { name: e.objectRef.name } : {}),
           status: e.responseStatus?.code ?? 0,
         })),
+    setWorkloads: async (enabled) => {
+      if (!plane.components.kwok) return
+      await Effect.runPromise(
+        admin.patch(resourceType("", "nodes"), undefined, "kwok-node-0", { type: "merge", body: { spec: { unschedulable: !enabled } } }),
+      )
+    },
     stop: () => plane.stop(),
   }
   return server
