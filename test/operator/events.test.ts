@@ -44,15 +44,6 @@ describe("Events", () => {
     expect(warnings[0].count).toBe(1)
   })
 
-  test("a binding with neither username nor claims is told so in words, with no <nil> field path", async () => {
-    const told = await h.createBinding("nobody", { workspace: "ws1", expires: "2099-12-31" }).then(
-      async () => (await h.waitForStatus("nobody", "ERROR")).status.message as string,
-      (refused: Error) => refused.message,
-    )
-    expect(told).not.toContain("<nil>")
-    expect(told).toContain("spec.username")
-  })
-
   test("changing spec.replicas records a Scaled Event", async () => {
     await h.createBinding("scaler", spec("ws1", "scaler"))
     await h.waitForStatus("scaler", "READY")
