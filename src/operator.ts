@@ -9,6 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Layer, type Scope } from "effect"
 import { OPERATOR_NAME, type OperatorConfig } from "./config.ts"
 import { startController, type Controller, type ControllerOptions } from "./controller/controller.ts"
+import { makeInstallationHealth } from "./controller/faults.ts"
 import * as GuacamoleDbModule from "./guacamole/db.ts"
 import { serveHttp, type HttpEndpoints } from "./http/server.ts"
 import { makeMetrics, type Metrics } from "./http/metrics.ts"
@@ -44,13 +45,14 @@ export const runOperator = (
     const db = yield* Effect.provide(GuacamoleDbModule.GuacamoleDb, context)
 
     let controller: Controller | undefined
+    const installation = makeInstallationHealth()
     const http = yield* serveHttp({
       port: config.httpPort,
       metrics,
       readiness: async () => {
-        if (!controller?.ready()) return "caches are still being filled"
-        const problem = controller.installationProblem()
+        const problem = installation.current()
         if (problem !== undefined) return problem
+        if (!controller?.ready()) return "caches are still being filled"
         const ping = await Effect.runPromise(Effect.either(db.ping))
         return ping._tag === "Left" ? `the Guacamole database does not answer: ${ping.left.message}` : undefined
       },
@@ -78,7 +80,7 @@ export const runOperator = (
         watchIdleTimeout: config.watchIdleTimeout,
         instance: config.podName ?? hostname(),
       },
-      { ...options, metrics },
+      { ...options, metrics, installation },
     ).pipe(Effect.provide(context))
     return { controller, http, metrics, done }
   })

@@ -8,7 +8,7 @@
  *   (NAMESPACE, purpose label)        ───┘
  */
 import { randomFillSync } from "node:crypto"
-import { Clock, Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Option, Schedule, type Scope } from "effect"
 import { bindingKey, decodeBinding } from "../domain/binding.ts"
 import { bindingKeyOf, DEPLOYMENT_NAME_LABEL, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
 import { deploymentNameFor } from "../domain/naming.ts"
@@ -19,7 +19,7 @@ import { Bindings, Deployments, Secrets, Services } from "../kube/resources.ts"
 import { CONTROLLER, type Metrics } from "../http/metrics.ts"
 import { EventReason } from "./event-reasons.ts"
 import { makeEventRecorder } from "./events.ts"
-import { classifyFailure, makeInstallationHealth, type Fault } from "./faults.ts"
+import { classifyFailure, makeInstallationHealth, type Fault, type InstallationHealth } from "./faults.ts"
 import { makeWorkQueue } from "./queue.ts"
 import { reconcile, writeBindingStatus, type ReconcileEnv } from "./reconcile.ts"
 import { discoverStatusFields, type StatusFields } from "./status-fields.ts"
@@ -41,6 +41,8 @@ export interface ControllerOptions {
   readonly randomBytes?: (n: number) => Uint8Array
   /** Overrides discovery of the CRD's status fields (tests). */
   readonly statusFields?: StatusFields
+  /** Where problems of the installation are noted (shared with /readyz, which needs it before the caches are full). */
+  readonly installation?: InstallationHealth
 }
 
 export interface Controller {
@@ -157,7 +159,7 @@ export const startController = (
       watches,
     }
 
-    const health = makeInstallationHealth()
+    const health = options.installation ?? makeInstallationHealth()
 
     /** What the binding shows for a failure that is its own, or transient; installation problems and races touch no binding. */
     const reportOnBinding = (key: string, fault: Fault) =>
@@ -240,7 +242,22 @@ export const startController = (
 
     // Workers start only once every cache is full: a key reconciled against a
     // half-listed cache could take a missing binding for a deleted one.
+    // Meanwhile a cache that cannot fill because of the installation (no CRD, RBAC forbidding the LIST) says so.
+    const notSynced = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const informer of informers) {
+        const failure = informer.hasSynced() ? undefined : informer.stats.lastFailure
+        const fault = failure && classifyFailure(failure)
+        if (fault?.kind !== "installation") continue
+        if (health.report(fault, `cache of ${informer.resource.id}`, now)) {
+          yield* Effect.logError(`${fault.problem} — remedy: ${fault.remedy}`)
+        }
+      }
+    })
+    const watcher = yield* Effect.forkScoped(Effect.repeat(notSynced, Schedule.spaced(Duration.millis(500))))
     yield* Effect.forEach(informers, (i) => i.synced, { discard: true })
+    yield* Fiber.interrupt(watcher)
+    health.clear()
     let isReady = false
     yield* queue.run(settings.concurrency, process)
     isReady = true

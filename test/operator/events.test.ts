@@ -4,10 +4,10 @@
  * per reconcile, none twice.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
-import { Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import { EventReason } from "../../src/controller/event-reasons.ts"
 import { makeEventRecorder } from "../../src/controller/events.ts"
-import { Bindings } from "../../src/kube/resources.ts"
+import { Bindings, CustomResourceDefinitions } from "../../src/kube/resources.ts"
 import { runOperator } from "../../src/operator.ts"
 import { testWithRealPostgres } from "../support/postgres.ts"
 import { BINDING_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
@@ -201,6 +201,44 @@ describe("a wrong database password", () => {
       expect(h.api.list("", "events", BINDING_NAMESPACE).filter((e: any) => e.type === "Warning")).toHaveLength(warningsBefore)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+})
+
+describe("the CRD missing", () => {
+  test("/readyz names it and check's remedy while the caches cannot fill, and one ERROR line says so", async () => {
+    const bare = await startHarness({ start: false })
+    const scope = Effect.runSync(Scope.make())
+    let running: Fiber.RuntimeFiber<unknown, unknown> | undefined
+    try {
+      await Effect.runPromise(bare.kube.delete(CustomResourceDefinitions, undefined, `${Bindings.plural}.${Bindings.group}`))
+      // A free port, known before the operator starts (its handle only comes once the caches are full).
+      const probe = Bun.serve({ port: 0, fetch: () => new Response() })
+      const port = probe.port!
+      probe.stop(true)
+      const lines: string[] = []
+      const logging = Layer.merge(
+        Logger.replace(Logger.defaultLogger, Logger.map(Logger.jsonLogger, (line) => void lines.push(line))),
+        Logger.minimumLogLevel(LogLevel.All),
+      )
+      running = Effect.runFork(
+        Scope.extend(runOperator({ ...bare.config, httpPort: port }, { kubeConfig: bare.kc }), scope).pipe(Effect.provide(logging)),
+      )
+      const readyz = await waitFor(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined)
+          const text = await res?.text()
+          return res?.status === 503 && text?.includes("CRD") ? text : undefined
+        },
+        { message: "/readyz to name the missing CRD" },
+      )
+      expect(readyz).toContain("remedy: kubectl apply -f deploy/crd-analyticsworkspacebindings.yaml")
+      const errors = lines.map((l) => JSON.parse(l)).filter((l) => l.logLevel === "ERROR")
+      expect(errors.map((e) => e.message)).toEqual([expect.stringContaining("CRD")])
+    } finally {
+      if (running) await Effect.runPromise(Fiber.interrupt(running))
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await bare.close()
     }
   })
 })
