@@ -43,6 +43,7 @@ import type { Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../kube/resources.ts"
 import { EventReason } from "./event-reasons.ts"
 import type { EventRecorder } from "./events.ts"
+import { recordFacts } from "./facts.ts"
 import type { StatusFields } from "./status-fields.ts"
 
 /** Held on every binding whose Guacamole access and browser objects the operator has created. */
@@ -315,7 +316,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     // ---- status ------------------------------------------------------------------------
     const observedReplicas = Number(deployment.status?.replicas ?? 0)
     yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas })
-    yield* recordFacts(env, current, {
+    yield* recordFacts(env.events, current, {
       expired,
       expires: binding.spec.expires,
       entityName: access.entityName,
@@ -331,54 +332,6 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       requeueAfter: Duration.min(untilExpiry, MAX_REQUEUE),
     } satisfies Outcome
   }).pipe(Effect.annotateLogs({ binding: key }))
-
-interface Facts {
-  readonly expired: boolean
-  readonly expires: string | null
-  readonly entityName: string
-  /** What this reconcile created or corrected, in Guacamole and in the cluster. */
-  readonly changes: ReadonlyArray<string>
-  /** The browser Deployment's replicas before this reconcile; undefined when it did not exist. */
-  readonly replicasBefore: number | undefined
-  readonly replicas: number
-}
-
-/** One Event per fact of a reconcile that went through: provisioned, updated, scaled, expired. */
-const recordFacts = (env: ReconcileEnv, binding: KubeObject, facts: Facts) =>
-  Effect.gen(function* () {
-    const before = String(binding.status?.statusText ?? "PROVISIONING")
-    const changes = facts.changes.join("; ")
-    if (facts.expired) {
-      if (before !== "EXPIRED") {
-        yield* env.events.record(
-          binding,
-          "Normal",
-          EventReason.Expired,
-          `spec.expires (${facts.expires}) has passed: the browser is stopped and Guacamole user "${facts.entityName}" disabled`,
-        )
-      }
-      return
-    }
-    const firstTime = before !== "READY" && before !== "EXPIRED" && !binding.status?.deploymentName
-    if (firstTime) {
-      yield* env.events.record(binding, "Normal", EventReason.Provisioned, changes === "" ? "READY" : changes)
-    } else if (changes !== "" || before !== "READY") {
-      yield* env.events.record(
-        binding,
-        "Normal",
-        EventReason.Updated,
-        [before !== "READY" ? `${before} → READY` : "", changes].filter((s) => s !== "").join("; "),
-      )
-    }
-    if (facts.replicasBefore !== undefined && facts.replicasBefore !== facts.replicas) {
-      yield* env.events.record(
-        binding,
-        "Normal",
-        EventReason.Scaled,
-        `browser scaled from ${facts.replicasBefore} to ${facts.replicas} replica${facts.replicas === 1 ? "" : "s"}`,
-      )
-    }
-  })
 
 /** The pod template names the Secret it was started with, so a replaced Secret (new password) restarts the browser. */
 export const VNC_SECRET_ANNOTATION = "xlscsde.nhs.uk/vnc-secret-uid"
