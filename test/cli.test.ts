@@ -1,10 +1,13 @@
 /** The command line as a person meets it: help everywhere, and plain words when credentials are missing. */
-import { describe, expect, test } from "bun:test"
+import { describe, expect, setDefaultTimeout, test } from "bun:test"
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { settingsTable } from "../src/config.ts"
 import { kubeconfigProblem, NO_KUBECONFIG } from "../src/kubeconfig.ts"
+
+// Each test starts the command line (a fresh Bun process), slow on a busy machine.
+setDefaultTimeout(30_000)
 
 const root = resolve(import.meta.dir, "..")
 const main = join(root, "src/main.ts")
