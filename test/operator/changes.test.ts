@@ -87,6 +87,19 @@ forEachServer("changes", (server) => {
       expect(await rowVersions()).toEqual(before)
     })
 
+    // The real server's audit log over a steady minute: watches resume, bookmarks arrive, nothing is written.
+    if (server === "real") {
+      test("over a steady minute the operator writes nothing (kube-apiserver's audit log)", async () => {
+        await settled(h)
+        const mark = h.server.mark()
+        const minute = Date.now() + 60_000
+        await waitFor(() => Date.now() >= minute, { timeoutMs: 70_000, intervalMs: 1000, message: "a minute to pass" })
+        expect(await h.server.writesSince(mark)).toEqual([])
+        // It was not idle: it kept its watches open all along (the audit log has its requests).
+        expect((await h.server.requestsSince({ at: 0 })).some((r) => r.verb === "watch" || r.verb === "list")).toBe(true)
+      }, 90_000)
+    }
+
     test("an operator restart over converged bindings writes nothing", async () => {
       await settled(h)
       const before = await rowVersions()

@@ -1,17 +1,25 @@
 /**
  * The README's kubectl session (scripts/sandbox/tour.ts), run step by step with
- * the installed kubectl against a running sandbox, checking after each step
+ * the installed kubectl against a running sandbox (the emulator) and against
+ * the real kube-apiserver with the operator running, checking after each step
  * what the operator did.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import * as k8s from "@kubernetes/client-node"
+import { dirname, join, resolve } from "node:path"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Effect } from "effect"
 import postgres from "postgres"
+import YAML from "yaml"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
+import { make as makeKubeClient, type KubeClientService } from "../../src/kube/client.ts"
+import { Bindings } from "../../src/kube/resources.ts"
 import { spawnSandbox, type SandboxProcess } from "../../scripts/sandbox/process.ts"
 import { tour, TOUR_NAMESPACE, type TourStep } from "../../scripts/sandbox/tour.ts"
+import { startHarness, type Harness } from "../support/operator.ts"
+import { repoRoot } from "../support/postgres.ts"
+import { forEachServer, resourceType } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
@@ -20,8 +28,6 @@ setDefaultTimeout(60_000)
 const kubectl = Bun.which("kubectl")
 const skipReason = "kubectl is not installed (not on PATH)"
 
-const GROUP = "xlscsde.nhs.uk"
-const PLURAL = "analyticsworkspacebindings"
 
 interface Run {
   readonly code: number
@@ -30,11 +36,10 @@ interface Run {
 }
 
 let sandbox: SandboxProcess | undefined
+let harness: Harness | undefined
 let dir = ""
 let kubeconfigPath = ""
-let custom: k8s.CustomObjectsApi
-let apps: k8s.AppsV1Api
-let core: k8s.CoreV1Api
+let kube: KubeClientService
 let sql: postgres.Sql | undefined
 
 /** Runs kubectl as a person would, plus -v=6 so that a failure names the request that failed. */
@@ -57,24 +62,13 @@ const requestsOf = (stderr: string) =>
     .filter((l) => /\b(GET|POST|PUT|PATCH|DELETE) http/.test(l) || /error|failed/i.test(l))
     .join("\n")
 
-const binding = async (name: string): Promise<any | undefined> => {
-  try {
-    return await custom.getNamespacedCustomObject({ group: GROUP, version: "v1", namespace: TOUR_NAMESPACE, plural: PLURAL, name })
-  } catch (e) {
-    if ((e as { code?: number }).code === 404) return undefined
-    throw e
-  }
+const read = async (group: string, plural: string, name: string, namespace = "guacamole"): Promise<any | undefined> => {
+  const r = await Effect.runPromise(Effect.either(kube.get(resourceType(group, plural), namespace, name)))
+  if (r._tag === "Right") return r.right
+  if (r.left._tag === "KubeNotFound") return undefined
+  throw r.left
 }
-
-const exists = async (read: () => Promise<unknown>): Promise<boolean> => {
-  try {
-    await read()
-    return true
-  } catch (e) {
-    if ((e as { code?: number }).code === 404) return false
-    throw e
-  }
-}
+const binding = (name: string) => read(Bindings.group, Bindings.plural, name, TOUR_NAMESPACE)
 
 const checkAfter = async (step: TourStep, run: Run) => {
   const check = step.check
@@ -87,7 +81,7 @@ const checkAfter = async (step: TourStep, run: Run) => {
         async () => {
           const b = await binding(check.name)
           if (b?.status?.statusText !== "READY" || !b.status.deploymentName) return false
-          const d = await apps.readNamespacedDeployment({ name: b.status.deploymentName, namespace: "guacamole" })
+          const d = await read("apps", "deployments", b.status.deploymentName)
           return (
             (d.spec?.replicas ?? 1) === check.replicas &&
             (d.status?.readyReplicas ?? 0) === check.replicas &&
@@ -95,7 +89,7 @@ const checkAfter = async (step: TourStep, run: Run) => {
           )
         },
         {
-          timeoutMs: 10_000,
+          timeoutMs: 20_000,
           message: `${check.name} READY with its Deployment at ${check.replicas} ready replicas and status.replicas ${check.replicas}`,
         },
       )
@@ -106,8 +100,7 @@ const checkAfter = async (step: TourStep, run: Run) => {
       await waitFor(async () => !(await binding(check.name)), { timeoutMs: 10_000, message: `${check.name} to be gone` })
       await waitFor(
         async () =>
-          !(await exists(() => apps.readNamespacedDeployment({ name: deployment, namespace: "guacamole" }))) &&
-          !(await exists(() => core.readNamespacedService({ name: `client-${deployment}`, namespace: "guacamole" }))),
+          !(await read("apps", "deployments", deployment)) && !(await read("", "services", `client-${deployment}`)),
         { timeoutMs: 10_000, message: `the Deployment and Service of ${check.name} to be gone` },
       )
       if (sql) {
@@ -130,33 +123,54 @@ const checkAfter = async (step: TourStep, run: Run) => {
   }
 }
 
-describe.skipIf(!kubectl)(`the README's kubectl session against the sandbox${kubectl ? "" : ` [skipped: ${skipReason}]`}`, () => {
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "sandbox-kubectl-"))
+/** The sandbox as a person starts it (emulator); or the real server with the operator and the example bindings. */
+async function startTarget(kind: "emulator" | "real") {
+  dir = mkdtempSync(join(tmpdir(), "sandbox-kubectl-"))
+  if (kind === "emulator") {
     sandbox = spawnSandbox(["--port", "0", "--kubeconfig", join(dir, "kubeconfig")])
     kubeconfigPath = await sandbox.waitForReady(60_000)
-    const kc = new k8s.KubeConfig()
+    const kc = new KubeConfig()
     kc.loadFromFile(kubeconfigPath)
-    custom = kc.makeApiClient(k8s.CustomObjectsApi)
-    apps = kc.makeApiClient(k8s.AppsV1Api)
-    core = kc.makeApiClient(k8s.CoreV1Api)
+    kube = makeKubeClient(kc)
     // The embedded database, to see the Guacamole rows go (it ignores the password).
     const dbLine = sandbox.lines.find((l) => /Guacamole database\s+\S+@127\.0\.0\.1:\d+\//.test(l) && l.includes("embedded"))
     const port = dbLine ? /@127\.0\.0\.1:(\d+)\//.exec(dbLine)![1] : undefined
     if (port) sql = postgres({ host: "127.0.0.1", port: Number(port), database: "postgres", username: "postgres", password: "postgres", max: 1, onnotice: () => {} })
-  }, 60_000)
+    return
+  }
+  harness = await startHarness({ server: "real" })
+  kubeconfigPath = harness.server.kubeconfigPath
+  kube = harness.kube
+  sql = harness.db.sql
+  const examples = YAML.parseAllDocuments(readFileSync(resolve(repoRoot, "deploy/examples/bindings.yaml"), "utf8")).map((d) => d.toJS())
+  for (const example of examples) await Effect.runPromise(kube.create(Bindings, example.metadata.namespace, example))
+  for (const example of examples) await harness.waitForStatus(example.metadata.name, "READY")
+}
+
+forEachServer(`the README's kubectl session${kubectl ? "" : ` [skipped: ${skipReason}]`}`, (kind) => {
+  const run = kubectl ? test : test.skip
+  beforeAll(async () => {
+    if (kubectl) await startTarget(kind)
+  }, 90_000)
 
   afterAll(async () => {
+    if (harness) {
+      await harness.close()
+      harness = undefined
+      sql = undefined
+    }
     await sql?.end({ timeout: 2 })
+    sql = undefined
     if (sandbox) {
       sandbox.kill("SIGTERM")
       const code = await sandbox.exited
       expect(code).toBe(0)
+      sandbox = undefined
     }
-    rmSync(dir, { recursive: true, force: true })
+    if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  test("every step succeeds and the operator does what the step says", async () => {
+  run("every step succeeds and the operator does what the step says", async () => {
     expect(sql).toBeDefined()
     for (const step of tour) {
       if (step.file) {
@@ -171,5 +185,5 @@ describe.skipIf(!kubectl)(`the README's kubectl session against the sandbox${kub
       }
       await checkAfter(step, run)
     }
-  }, 30_000)
+  }, 60_000)
 })

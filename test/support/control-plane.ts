@@ -271,7 +271,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       processes.push(
         run(dir, "kube-controller-manager", kcm, [
           `--kubeconfig=${kubeconfigPath}`,
-          "--controllers=garbagecollector,namespace,deployment,replicaset,serviceaccount,serviceaccount-token,root-ca-cert-publisher,clusterrole-aggregation",
+          "--controllers=garbagecollector,namespace,deployment,replicaset,serviceaccount,serviceaccount-token,root-ca-cert-publisher,clusterrole-aggregation,nodelifecycle",
           "--service-account-private-key-file=sa.key",
           "--root-ca-file=ca.crt",
           "--leader-elect=false",
@@ -313,6 +313,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       )
     }
 
+    if (kwok && kcm) {
+      // The node admission taints a new node not-ready until the node lifecycle controller sees KWOK's heartbeat.
+      const nodes = { id: "nodes", group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false }
+      await waitFor(
+        async () => {
+          const node = await Effect.runPromise(admin.get(nodes, undefined, "kwok-node-0"))
+          const ready = (node.status?.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True")
+          return ready && !(node.spec?.taints ?? []).some((t: any) => t.key === "node.kubernetes.io/not-ready")
+        },
+        { timeoutMs: 60_000, message: "KWOK's node to be Ready and schedulable" },
+      )
+    }
     const namespaces = { id: "namespaces", group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false }
     for (const name of options.namespaces ?? []) {
       if (["default", "kube-system", "kube-public"].includes(name)) continue
