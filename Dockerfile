@@ -5,6 +5,8 @@ ARG BUN_VERSION=1.4.5
 FROM oven/bun:${BUN_VERSION} AS build
 WORKDIR /src
 COPY package.json bun.lock ./
+# The lockfile names every workspace, so each one's package.json must be there to install.
+COPY test/emulator/package.json ./test/emulator/
 RUN bun install --frozen-lockfile --production
 COPY tsconfig.json ./
 COPY src ./src

@@ -3,7 +3,7 @@
  * memory, on this machine, against the API emulator and PostgreSQL
  * (DATABASE_URL when set, else the embedded one).
  *
- *   bun run bench [--bindings N] [--workspaces N] [--scale N]
+ *   bun run bench [--bindings N] [--workspaces N] [--scale N] [--idle-bindings N]
  *
  * Prints figures; asserts nothing. Times vary with the machine: read the
  * request counts as exact and the times as indications.
@@ -16,6 +16,7 @@ import { Bindings } from "../src/kube/resources.ts"
 import { GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness } from "../test/support/operator.ts"
 import { usingRealPostgres } from "../test/support/postgres.ts"
 import { waitFor } from "../test/support/wait.ts"
+import { idleCheckCost } from "./idle.ts"
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     bindings: { type: "string", default: "200" },
     workspaces: { type: "string", default: "20" },
     scale: { type: "string", default: "50" },
+    "idle-bindings": { type: "string", default: "10000" },
   },
 })
 const N = Number(values.bindings)
@@ -144,4 +146,7 @@ try {
 }
 
 await h.close()
+
+// ---- the idle check at scale (its own database) ------------------------------------------
+await idleCheckCost(Number(values["idle-bindings"]))
 process.exit(0)

@@ -23,6 +23,7 @@ import * as k8s from "@kubernetes/client-node"
 import { ConfigError, Duration, Effect, Either, Layer } from "effect"
 import { formatConfigError, readConfig, type OperatorConfig } from "./config.ts"
 import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "./domain/desired.ts"
+import { cullerEnabled } from "./controller/idle.ts"
 import { statusFieldsFrom } from "./controller/status-fields.ts"
 import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
@@ -292,6 +293,7 @@ interface PermissionRow {
 export const permissionTable: ReadonlyArray<PermissionRow> = [
   { resource: Bindings, verbs: ["list", "watch", "get", "patch"], scope: "bindings", why: "serve bindings (finalizer, deployment name)" },
   { resource: Bindings, subresource: "status", verbs: ["patch"], scope: "bindings", why: "write the binding's status" },
+  { resource: Bindings, subresource: "scale", verbs: ["patch"], scope: "bindings", onlyWith: (c) => cullerEnabled(c.idle), why: "stop idle browsers (scale the binding to 0)" },
   { resource: Events, verbs: ["create", "patch"], scope: "bindings", why: "record Events on bindings (patch: count a repeat on the first)" },
   { resource: CustomResourceDefinitions, verbs: ["get"], scope: "cluster", name: BINDING_CRD_NAME, why: "learn the status fields the CRD declares" },
   { resource: Deployments, verbs: ["list", "watch", "get", "create", "patch", "delete"], scope: "operator-namespace", why: "the browser Deployments" },

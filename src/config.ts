@@ -14,15 +14,41 @@
  * it into one message naming each setting at fault and what it expects.
  */
 import { Config, ConfigError, ConfigProvider, Duration, Effect, Either, Option, Redacted } from "effect"
-import type { WorkloadSettings } from "./domain/desired.ts"
+import {
+  type BrowserPodSettings,
+  decodeJsonSetting,
+  NodeSelectorSchema,
+  ResourcesSchema,
+  TolerationsSchema,
+} from "./domain/browser-pod.ts"
+import { CERTIFICATE_MOUNT_PATH, FIREFOX_MOUNT_PATH, type WorkloadSettings } from "./domain/desired.ts"
 import { type DbSettings, type SslMode, sslModes } from "./guacamole/settings.ts"
 
 export type LogLevel = "trace" | "debug" | "info" | "warning" | "error"
 export type LogFormat = "json" | "pretty"
 
+/** Stopping idle browsers (off unless `timeout` or `maxAge` is set). */
+export interface IdleSettings {
+  /** A running browser with no active Guacamole connection for this long is stopped. */
+  readonly timeout: Duration.Duration | undefined
+  readonly checkInterval: Duration.Duration
+  /** After a scale-up the browser counts as in use for this long (the first connection takes time). */
+  readonly gracePeriod: Duration.Duration
+  /** A browser running this long is stopped even if in use. */
+  readonly maxAge: Duration.Duration | undefined
+}
+
+export const defaultIdleSettings: IdleSettings = {
+  timeout: undefined,
+  checkInterval: Duration.minutes(5),
+  gracePeriod: Duration.minutes(15),
+  maxAge: undefined,
+}
+
 export interface OperatorConfig {
   readonly db: DbSettings
   readonly workload: WorkloadSettings
+  readonly idle: IdleSettings
   /** Namespaces whose bindings are watched; empty = all namespaces. */
   readonly watchNamespaces: ReadonlyArray<string>
   readonly logLevel: LogLevel
@@ -84,6 +110,67 @@ export const settingsTable: ReadonlyArray<SettingDoc> = [
     name: "NAMESPACE",
     default: "guacamole",
     meaning: "Namespace of the browser containers' Deployments, Services and Secrets (a DNS label)."
+  },
+  {
+    name: "BROWSER_RUN_AS_USER",
+    default: "(the image's)",
+    meaning: "User id the browser container runs as (0-2147483647); needed for Pod Security \"restricted\" when the image's user is root or not numeric."
+  },
+  { name: "BROWSER_RUN_AS_GROUP", default: "(the image's)", meaning: "Primary group id of the browser container (0-2147483647)." },
+  {
+    name: "BROWSER_FS_GROUP",
+    default: "(none)",
+    meaning: "Group id that owns the browser pod's volumes (0-2147483647), so a non-root user can write its `emptyDir` directories."
+  },
+  {
+    name: "BROWSER_RUN_AS_NON_ROOT",
+    default: "false",
+    meaning: "`true`: the kubelet refuses to start the browser as root (`runAsNonRoot`; needed for \"restricted\"). Cannot be combined with BROWSER_RUN_AS_USER=0."
+  },
+  {
+    name: "BROWSER_READ_ONLY_ROOT_FILESYSTEM",
+    default: "false",
+    meaning: "`true`: the browser container's root filesystem is read-only; give it writable directories with BROWSER_WRITABLE_PATHS."
+  },
+  {
+    name: "BROWSER_WRITABLE_PATHS",
+    default: "(none)",
+    meaning: "Comma-separated absolute paths mounted as empty writable directories (`emptyDir`) in the browser container, such as its home and /tmp."
+  },
+  {
+    name: "BROWSER_RESOURCES",
+    default: "(none)",
+    meaning: 'Requests and limits of the browser container, as JSON: `{"requests":{"cpu":"500m","memory":"1Gi"},"limits":{"memory":"2Gi"}}`.'
+  },
+  {
+    name: "BROWSER_NODE_SELECTOR",
+    default: "(none)",
+    meaning: 'Node labels browser pods must be scheduled on, as JSON: `{"agentpool":"browsers"}`.'
+  },
+  {
+    name: "BROWSER_TOLERATIONS",
+    default: "(none)",
+    meaning: 'Tolerations of browser pods, as a JSON list: `[{"key":"browsers","operator":"Exists","effect":"NoSchedule"}]`.'
+  },
+  {
+    name: "BROWSER_IDLE_TIMEOUT",
+    default: "(off)",
+    meaning: "Stop a running browser (scale its binding to 0) after this long without an active Guacamole connection (a duration); unset, idle browsers run on."
+  },
+  {
+    name: "BROWSER_IDLE_CHECK_INTERVAL",
+    default: "5 minutes",
+    meaning: "How often running browsers are checked for activity and age (a duration); one database query per check."
+  },
+  {
+    name: "BROWSER_IDLE_GRACE_PERIOD",
+    default: "15 minutes",
+    meaning: "A browser counts as in use for this long after it is started, before its researcher's first connection (a duration)."
+  },
+  {
+    name: "BROWSER_MAX_AGE",
+    default: "(off)",
+    meaning: "Stop a browser that has run this long, even if in use (a duration); unset, no limit."
   },
   {
     name: "WATCH_NAMESPACES",
@@ -266,11 +353,71 @@ const db: Config.Config<DbSettings> = Config.all({
   maxConnections: Config.withDefault(parsed("DB_POOL_MAX", integerIn(1, 100)), 4)
 })
 
+const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
+  Config.map(Config.option(config), Option.getOrUndefined)
+
+const CONFIGMAP_MOUNTS = new Set([FIREFOX_MOUNT_PATH, CERTIFICATE_MOUNT_PATH])
+
+const absolutePaths = (raw: string): Either.Either<ReadonlyArray<string>, string> => {
+  const paths = [...new Set(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))]
+  const bad = paths.find((p) => !p.startsWith("/") || p.includes(":") || p.split("/").includes(".."))
+  if (bad !== undefined) return Either.left(`must be absolute paths separated by commas (got ${show(bad)})`)
+  const taken = paths.find((p) => CONFIGMAP_MOUNTS.has(p))
+  return taken === undefined
+    ? Either.right(paths)
+    : Either.left(`must not name ${taken}, where the browser's configuration is mounted`)
+}
+
+const INT32 = 2_147_483_647
+
+const browserPod: Config.Config<BrowserPodSettings> = Config.mapOrFail(
+  Config.all({
+    runAsUser: optional(parsed("BROWSER_RUN_AS_USER", integerIn(0, INT32))),
+    runAsGroup: optional(parsed("BROWSER_RUN_AS_GROUP", integerIn(0, INT32))),
+    fsGroup: optional(parsed("BROWSER_FS_GROUP", integerIn(0, INT32))),
+    runAsNonRoot: Config.withDefault(parsed("BROWSER_RUN_AS_NON_ROOT", bool), false),
+    readOnlyRootFilesystem: Config.withDefault(parsed("BROWSER_READ_ONLY_ROOT_FILESYSTEM", bool), false),
+    writablePaths: Config.withDefault(parsed("BROWSER_WRITABLE_PATHS", absolutePaths), [] as ReadonlyArray<string>),
+    resources: Config.withDefault(
+      parsed("BROWSER_RESOURCES", decodeJsonSetting(ResourcesSchema, '{"requests":{"cpu":"500m","memory":"1Gi"},"limits":{"memory":"2Gi"}}')),
+      {},
+    ),
+    nodeSelector: Config.withDefault(
+      parsed("BROWSER_NODE_SELECTOR", decodeJsonSetting(NodeSelectorSchema, '{"agentpool":"browsers"}')),
+      {},
+    ),
+    tolerations: Config.withDefault(
+      parsed(
+        "BROWSER_TOLERATIONS",
+        decodeJsonSetting(TolerationsSchema, '[{"key":"browsers","operator":"Exists","effect":"NoSchedule"}]'),
+      ),
+      [],
+    ),
+  }),
+  (pod) =>
+    pod.runAsNonRoot && pod.runAsUser === 0
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["BROWSER_RUN_AS_USER"],
+            "must not be 0 when BROWSER_RUN_AS_NON_ROOT is true (the kubelet would refuse to start every browser)",
+          ),
+        )
+      : Either.right(pod),
+)
+
 const workload: Config.Config<WorkloadSettings> = Config.all({
   namespace: Config.withDefault(parsed("NAMESPACE", dnsLabel), "guacamole"),
   imageName: parsed("IMAGE_NAME", imageReference),
   browserUrl: parsed("BROWSER_URL", httpUrl),
-  operatorName: Config.succeed(OPERATOR_NAME)
+  operatorName: Config.succeed(OPERATOR_NAME),
+  pod: browserPod
+})
+
+const idle: Config.Config<IdleSettings> = Config.all({
+  timeout: optional(parsed("BROWSER_IDLE_TIMEOUT", parseDuration)),
+  checkInterval: Config.withDefault(parsed("BROWSER_IDLE_CHECK_INTERVAL", parseDuration), defaultIdleSettings.checkInterval),
+  gracePeriod: Config.withDefault(parsed("BROWSER_IDLE_GRACE_PERIOD", parseDuration), defaultIdleSettings.gracePeriod),
+  maxAge: optional(parsed("BROWSER_MAX_AGE", parseDuration))
 })
 
 const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "warning", "error"]
@@ -278,6 +425,7 @@ const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "warning",
 export const operatorConfig: Config.Config<OperatorConfig> = Config.all({
   db,
   workload,
+  idle,
   watchNamespaces: Config.withDefault(parsed("WATCH_NAMESPACES", namespaceList), [] as ReadonlyArray<string>),
   logLevel: Config.withDefault(parsed("LOG_LEVEL", oneOf(logLevels, { warn: "warning" })), "info" as LogLevel),
   logFormat: Config.withDefault(parsed("LOG_FORMAT", oneOf<LogFormat>(["json", "pretty"])), "json" as LogFormat),
@@ -287,8 +435,8 @@ export const operatorConfig: Config.Config<OperatorConfig> = Config.all({
   watchTimeoutSeconds: Config.withDefault(parsed("WATCH_TIMEOUT_SECONDS", integerIn(1, 86400)), 60),
   watchIdleTimeout: Config.withDefault(parsed("WATCH_IDLE_TIMEOUT", parseDuration), Duration.seconds(90)),
   leaderElection: Config.withDefault(parsed("LEADER_ELECTION", bool), false),
-  kubeconfig: Config.map(Config.option(text("KUBECONFIG")), Option.getOrUndefined),
-  podName: Config.map(Config.option(text("POD_NAME")), Option.getOrUndefined)
+  kubeconfig: optional(text("KUBECONFIG")),
+  podName: optional(text("POD_NAME"))
 })
 
 // ---------------------------------------------------------------------------

@@ -78,6 +78,7 @@ export const runOperator = (
         resyncInterval: config.resyncInterval,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         watchIdleTimeout: config.watchIdleTimeout,
+        idle: config.idle,
         instance: config.podName ?? hostname(),
       },
       { ...options, metrics, installation },

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test"
 import { ConfigError, ConfigProvider, Duration, Effect, Either, Redacted } from "effect"
-import { formatConfigError, type OperatorConfig, operatorConfig, parseDuration, settingsTable } from "../src/config.ts"
+import { defaultIdleSettings, formatConfigError, type OperatorConfig, operatorConfig, parseDuration, settingsTable } from "../src/config.ts"
+import { defaultBrowserPod } from "../src/domain/browser-pod.ts"
 
 const SECRET = "s3cr3t-Pa55 w0rd!"
 const minimal = { DB_USER: "guacamole@myserver", DB_PASS: SECRET, IMAGE_NAME: "lscsde/browser:1.2.3", BROWSER_URL: "https://jupyter.example.org/" }
@@ -38,8 +39,10 @@ describe("defaults", () => {
       namespace: "guacamole",
       imageName: "lscsde/browser:1.2.3",
       browserUrl: "https://jupyter.example.org/",
-      operatorName: "awms-guacamole-operator"
+      operatorName: "awms-guacamole-operator",
+      pod: defaultBrowserPod
     })
+    expect(c.idle).toEqual(defaultIdleSettings)
     expect(c.watchNamespaces).toEqual([])
     expect(c.logLevel).toBe("info")
     expect(c.logFormat).toBe("json")
@@ -279,5 +282,57 @@ describe("settingsTable", () => {
     expect(settingsTable.filter((s) => s.default === "(required)").map((s) => s.name).sort()).toEqual(
       ["BROWSER_URL", "DB_PASS", "DB_USER", "IMAGE_NAME"]
     )
+  })
+})
+
+describe("the browser pod and idle settings", () => {
+  test("are read, quantities canonicalised as the API server stores them", () => {
+    const c = ok({
+      ...minimal,
+      BROWSER_RUN_AS_USER: "1000",
+      BROWSER_RUN_AS_GROUP: "1000",
+      BROWSER_FS_GROUP: "2000",
+      BROWSER_RUN_AS_NON_ROOT: "true",
+      BROWSER_READ_ONLY_ROOT_FILESYSTEM: "yes",
+      BROWSER_WRITABLE_PATHS: "/home/researcher, /tmp",
+      BROWSER_RESOURCES: '{"requests":{"cpu":0.5,"memory":"1024Mi"},"limits":{"memory":"1.5Gi"}}',
+      BROWSER_NODE_SELECTOR: '{"agentpool":"browsers"}',
+      BROWSER_TOLERATIONS: '[{"key":"browsers","operator":"Exists","effect":"NoSchedule"}]',
+      BROWSER_IDLE_TIMEOUT: "30m",
+      BROWSER_IDLE_CHECK_INTERVAL: "1 minute",
+      BROWSER_IDLE_GRACE_PERIOD: "10m",
+      BROWSER_MAX_AGE: "12h",
+    })
+    expect(c.workload.pod).toEqual({
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      fsGroup: 2000,
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      writablePaths: ["/home/researcher", "/tmp"],
+      resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { memory: "1536Mi" } },
+      nodeSelector: { agentpool: "browsers" },
+      tolerations: [{ key: "browsers", operator: "Exists", effect: "NoSchedule" }],
+    })
+    expect(Duration.toMillis(c.idle.timeout!)).toBe(1_800_000)
+    expect(Duration.toMillis(c.idle.checkInterval)).toBe(60_000)
+    expect(Duration.toMillis(c.idle.gracePeriod)).toBe(600_000)
+    expect(Duration.toMillis(c.idle.maxAge!)).toBe(43_200_000)
+  })
+
+  test.each([
+    [{ BROWSER_RESOURCES: "cpu=1" }, "BROWSER_RESOURCES must be JSON such as"],
+    [{ BROWSER_RESOURCES: '{"limits":{"memory":"lots"}}' }, 'BROWSER_RESOURCES limits.memory must be a non-negative Kubernetes quantity such as "500m", "2" or "4Gi" (got "lots")'],
+    [{ BROWSER_RESOURCES: '{"requests":{"memory":"2Gi"},"limits":{"memory":"1Gi"}}' }, "BROWSER_RESOURCES requests.memory must be at most its limit 1Gi (got 2Gi)"],
+    [{ BROWSER_RESOURCES: '{"request":{"cpu":"1"}}' }, "BROWSER_RESOURCES request"],
+    [{ BROWSER_NODE_SELECTOR: '{"pool":"has space"}' }, 'BROWSER_NODE_SELECTOR pool is not a label value (got "has space")'],
+    [{ BROWSER_TOLERATIONS: '[{"operator":"Equal","value":"x"}]' }, 'BROWSER_TOLERATIONS [0] must have operator "Exists" when it has no key'],
+    [{ BROWSER_TOLERATIONS: '[{"key":"k","tolerationSeconds":30}]' }, 'BROWSER_TOLERATIONS [0] may have tolerationSeconds only with effect "NoExecute"'],
+    [{ BROWSER_RUN_AS_USER: "0", BROWSER_RUN_AS_NON_ROOT: "true" }, "BROWSER_RUN_AS_USER must not be 0 when BROWSER_RUN_AS_NON_ROOT is true"],
+    [{ BROWSER_RUN_AS_USER: "-5" }, "BROWSER_RUN_AS_USER must be a whole number from 0 to 2147483647"],
+    [{ BROWSER_WRITABLE_PATHS: "home" }, 'BROWSER_WRITABLE_PATHS must be absolute paths separated by commas (got "home")'],
+    [{ BROWSER_IDLE_TIMEOUT: "soon" }, "BROWSER_IDLE_TIMEOUT must be a positive duration"],
+  ])("%p is refused at start-up: %p", (env, expected) => {
+    expect(fails({ ...minimal, ...env })).toContain(expected)
   })
 })

@@ -5,7 +5,7 @@
  * otherwise (pipes, CI, tests).
  */
 import type postgres from "postgres"
-import type { Emulator } from "../../test/emulator/index.ts"
+import type { Emulator } from "@awms/kube-emulator"
 import { BINDING_GROUP, BINDING_PLURAL, GUACAMOLE_NAMESPACE } from "./assembly.ts"
 
 export interface BindingRow {

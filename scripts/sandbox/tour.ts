@@ -55,7 +55,7 @@ export const tour: ReadonlyArray<TourStep> = [
     args: ["get", "awsb", ...ns],
     check: {
       kind: "output",
-      contains: ["NAME", "WORKSPACE", "EXPIRES", "STATUS", "DEPLOYMENT", "REPLICAS", "ws1-alice", "cee3c61f22f5523cab33ca6ab9cfc699"],
+      contains: ["NAME", "WORKSPACE", "USERNAME", "EXPIRES", "STATUS", "READY", "DEPLOYMENT", "AGE", "ws1-alice", "cee3c61f22f5523cab33ca6ab9cfc699"],
     },
   },
   {

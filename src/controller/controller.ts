@@ -18,6 +18,9 @@ import { makeInformer, type Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services } from "../kube/resources.ts"
 import { CONTROLLER, type Metrics } from "../http/metrics.ts"
 import { EventReason } from "./event-reasons.ts"
+import type { IdleSettings } from "../config.ts"
+import { makeBrowserLifecycle } from "./browser.ts"
+import { cullerEnabled, makeIdleCuller } from "./idle.ts"
 import { makeEventRecorder } from "./events.ts"
 import { classifyFailure, makeInstallationHealth, type Fault, type InstallationHealth } from "./faults.ts"
 import { makeWorkQueue } from "./queue.ts"
@@ -34,6 +37,8 @@ export interface ControllerSettings {
   readonly watchIdleTimeout: Duration.Duration
   /** Names this replica in Events (the pod name in a cluster). */
   readonly instance: string
+  /** Stopping idle browsers; absent or without a timeout and maximum age: off. */
+  readonly idle?: IdleSettings
 }
 
 export interface ControllerOptions {
@@ -87,8 +92,16 @@ export const startController = (
       return Either.isRight(decoded) ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
     }
 
+    const events = makeEventRecorder(kube, { component: settings.workload.operatorName, instance: settings.instance })
+    const browser = makeBrowserLifecycle(metrics, events)
+    // Bindings listed at start-up were scaled before this process could see it: only later changes are timed.
+    let serving = false
+    const wantedReplicas = (o: KubeObject | undefined) => Number(o?.spec?.replicas ?? 0)
+
     const onBinding = (type: string, object: KubeObject, previous: KubeObject | undefined) => {
       const key = bindingKey(object)
+      if (type === "DELETED" || wantedReplicas(object) <= 0) browser.scaleDownSeen(key)
+      else if (serving && wantedReplicas(previous) <= 0) browser.scaleUpSeen(key)
       const name = deploymentNameOf(object)
       if (type === "DELETED") {
         if (name && byDeploymentName.get(name) === key) byDeploymentName.delete(name)
@@ -143,7 +156,6 @@ export const startController = (
       observe: (object) => bindingInformerFor(object.metadata.namespace!)?.observe(object),
     }
 
-    const events = makeEventRecorder(kube, { component: settings.workload.operatorName, instance: settings.instance })
     const env: ReconcileEnv = {
       kube,
       db,
@@ -157,6 +169,7 @@ export const startController = (
       applied: new Map(),
       randomBytes: options.randomBytes ?? cryptoRandomBytes,
       watches,
+      browser,
     }
 
     const health = options.installation ?? makeInstallationHealth()
@@ -261,9 +274,26 @@ export const startController = (
     let isReady = false
     yield* queue.run(settings.concurrency, process)
     isReady = true
+    serving = true
     yield* Effect.logInfo(
       `controller ready: ${bindingInformers.reduce((n, i) => n + i.list().length, 0)} bindings, ${settings.concurrency} workers`,
     )
+
+    if (settings.idle && cullerEnabled(settings.idle)) {
+      yield* makeIdleCuller({
+        kube,
+        db,
+        settings: settings.idle,
+        namespace: settings.workload.namespace,
+        bindings: () => bindingInformers.flatMap((i) => i.list()),
+        observeBinding: bindings.observe,
+        deployments,
+        statusFields,
+        events,
+        browser,
+        metrics,
+      }).run
+    }
 
     const resync = () => {
       env.applied.clear()

@@ -18,6 +18,12 @@ export const EventReason = {
   BrowserReady: "BrowserReady",
   /** The browser has stopped (no replica runs). */
   BrowserStopped: "BrowserStopped",
+  /** The idle culler stopped a browser nobody had used for BROWSER_IDLE_TIMEOUT. */
+  BrowserIdle: "BrowserIdle",
+  /** The idle culler stopped a browser that had run for BROWSER_MAX_AGE. */
+  BrowserMaxAge: "BrowserMaxAge",
+  /** `spec.replicas` asked for more browsers than a researcher has (one). */
+  ReplicasLimited: "ReplicasLimited",
   /** `spec.expires` has passed: the browser is stopped and the Guacamole user disabled. */
   Expired: "Expired",
   /** Guacamole access was removed: the binding was deleted, or now names another workspace or user. */
@@ -72,6 +78,24 @@ export const eventReasons: ReadonlyArray<EventReasonDoc> = [
     type: "Normal",
     meaning: "No browser replica runs any more.",
     action: "Nothing; scale the binding to 1 to start it.",
+  },
+  {
+    reason: EventReason.BrowserIdle,
+    type: "Normal",
+    meaning: "The browser was stopped (the binding scaled to 0) because no Guacamole connection used it for `BROWSER_IDLE_TIMEOUT`.",
+    action: "Nothing; signing in again starts it.",
+  },
+  {
+    reason: EventReason.BrowserMaxAge,
+    type: "Normal",
+    meaning: "The browser was stopped (the binding scaled to 0) after running for `BROWSER_MAX_AGE`.",
+    action: "Nothing; signing in again starts a fresh one.",
+  },
+  {
+    reason: EventReason.ReplicasLimited,
+    type: "Warning",
+    meaning: "`spec.replicas` is above 1; a researcher has one browser, so one runs.",
+    action: "Set `spec.replicas` to 0 or 1 (whatever sets it, e.g. the sign-in flow, is misconfigured).",
   },
   {
     reason: EventReason.Expired,

@@ -41,9 +41,11 @@ import type { KubeClientService, KubeObject } from "../kube/client.ts"
 import type { KubeError } from "../kube/errors.ts"
 import type { Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../kube/resources.ts"
+import type { BrowserLifecycle } from "./browser.ts"
 import { EventReason } from "./event-reasons.ts"
 import type { EventRecorder } from "./events.ts"
 import { recordFacts } from "./facts.ts"
+import { heldReplicas, stopOwnedBrowser } from "./replicas.ts"
 import type { StatusFields } from "./status-fields.ts"
 
 /** Held on every binding whose Guacamole access and browser objects the operator has created. */
@@ -69,6 +71,8 @@ export interface ReconcileEnv {
   readonly randomBytes: (n: number) => Uint8Array
   /** Whether bindings of this namespace are watched (others are not ours to clean up after). */
   readonly watches: (namespace: string) => boolean
+  /** Start-up metrics and the browser's ready and stopped Events. */
+  readonly browser?: BrowserLifecycle
 }
 
 export type ReconcileResult = "converged" | "invalid" | "expired" | "deleted" | "cleaned-up" | "conflict" | "skipped"
@@ -159,6 +163,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
           done.push(...changes)
         }
         env.applied.delete(key)
+        env.browser?.forget(key)
         for (const { rt, informer, object } of owned) {
           yield* counted(
             ignoreNotFound(
@@ -226,6 +231,8 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         yield* env.events.record(raw, "Warning", EventReason.InvalidSpec, message)
         yield* writeStatus("ERROR", { message })
       }
+      // Fail closed: a browser whose binding cannot be read is not left running.
+      yield* stopOwnedBrowser(env, ownedObjects(knownDeploymentName), counted)
       return { result: "invalid", writes: counter.writes } satisfies Outcome
     }
     const binding = decoded.right
@@ -258,7 +265,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
 
     const now = new Date(yield* Clock.currentTimeMillis)
     const expired = isExpired(binding.spec.expires, now)
-    const replicas = expired ? 0 : binding.spec.replicas
+    const replicas = expired ? 0 : yield* heldReplicas(env, current, binding.spec.replicas)
 
     // ---- VNC password Secret -----------------------------------------------------------
     // What this reconcile changed, for the one Event that says so.
@@ -312,10 +319,14 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       noteCreated,
     )
     yield* ensureObject(env, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
+    if (env.browser) {
+      yield* env.browser.afterDeployment({ key, binding: current, before: existingDeployment, after: deployment, nowMillis: now.getTime() })
+    }
 
     // ---- status ------------------------------------------------------------------------
     const observedReplicas = Number(deployment.status?.replicas ?? 0)
-    yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas })
+    const readyReplicas = Number(deployment.status?.readyReplicas ?? 0)
+    yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas, readyReplicas })
     yield* recordFacts(env.events, current, {
       expired,
       expires: binding.spec.expires,
@@ -369,6 +380,8 @@ type Counted = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 export interface StatusFieldsUpdate {
   readonly deploymentName?: string
   readonly replicas?: number
+  /** Browser pods ready (the printer column "Ready"); written only where the CRD declares it. */
+  readonly readyReplicas?: number
   readonly message?: string
 }
 

@@ -15,6 +15,13 @@
  */
 import type { Binding } from "./binding.ts"
 import { bindingKey } from "./binding.ts"
+import {
+  browserContainerFields,
+  browserPodSpec,
+  writableMounts,
+  writableVolumes,
+  type BrowserPodSettings,
+} from "./browser-pod.ts"
 import { secretNameFor, serviceNameFor } from "./naming.ts"
 
 export interface WorkloadSettings {
@@ -26,6 +33,8 @@ export interface WorkloadSettings {
   readonly browserUrl: string
   /** The value of `app.kubernetes.io/managed-by`. */
   readonly operatorName: string
+  /** Security context, resources and scheduling of the browser pods (see browser-pod.ts). */
+  readonly pod: BrowserPodSettings
 }
 
 export const PURPOSE_LABEL = "xlscsde.nhs.uk/purpose"
@@ -90,7 +99,8 @@ const metadataFor = (name: string, b: Binding, deploymentName: string, s: Worklo
  * The browser container's Deployment: `replicas` pods (the binding's
  * `spec.replicas`, or 0 once it has expired), each running the browser image
  * with VNC on 5900, the VNC password from the Secret, and the certificate
- * and Firefox policy ConfigMaps mounted read-only.
+ * and Firefox policy ConfigMaps mounted read-only; locked down as
+ * browser-pod.ts says.
  */
 export const desiredDeployment = (b: Binding, deploymentName: string, replicas: number, s: WorkloadSettings) => ({
   apiVersion: "apps/v1",
@@ -105,10 +115,12 @@ export const desiredDeployment = (b: Binding, deploymentName: string, replicas: 
         annotations: { [WORKSPACE_ANNOTATION]: b.spec.workspace, [USERNAME_ANNOTATION]: b.spec.username }
       },
       spec: {
+        ...browserPodSpec(s.pod),
         containers: [
           {
             name: deploymentName,
             image: s.imageName,
+            ...browserContainerFields(s.pod),
             ports: [{ name: VNC_PORT_NAME, containerPort: VNC_PORT }],
             env: [
               { name: "BROWSER_URL", value: s.browserUrl },
@@ -120,13 +132,15 @@ export const desiredDeployment = (b: Binding, deploymentName: string, replicas: 
             // The parent directory first, then the directory mounted inside it.
             volumeMounts: [
               { name: FIREFOX_CONFIGMAP, mountPath: FIREFOX_MOUNT_PATH, readOnly: true },
-              { name: CERTIFICATE_CONFIGMAP, mountPath: CERTIFICATE_MOUNT_PATH, readOnly: true }
+              { name: CERTIFICATE_CONFIGMAP, mountPath: CERTIFICATE_MOUNT_PATH, readOnly: true },
+              ...writableMounts(s.pod)
             ]
           }
         ],
         volumes: [
           { name: FIREFOX_CONFIGMAP, configMap: { name: FIREFOX_CONFIGMAP } },
-          { name: CERTIFICATE_CONFIGMAP, configMap: { name: CERTIFICATE_CONFIGMAP } }
+          { name: CERTIFICATE_CONFIGMAP, configMap: { name: CERTIFICATE_CONFIGMAP } },
+          ...writableVolumes(s.pod)
         ]
       }
     }

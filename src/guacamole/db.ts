@@ -38,6 +38,7 @@ import {
   GuacamoleConflictError,
   type GuacamoleError,
 } from "./errors.ts"
+import { activeHostnames } from "./activity.ts"
 import { openPool } from "./pool.ts"
 import type { DbSettings } from "./settings.ts"
 
@@ -81,6 +82,8 @@ export interface GuacamoleDbService {
   readonly revoke: (r: GuacamoleRevocation) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
   /** SELECT 1, for readiness. */
   readonly ping: Effect.Effect<void, GuacamoleError>
+  /** One query: the hostnames of the connections in use now (see activity.ts). */
+  readonly activeHostnames: Effect.Effect<ReadonlySet<string>, GuacamoleError>
   /** For a `check` command: the Guacamole tables the operator needs exist (and which are missing). */
   readonly checkSchema: Effect.Effect<{ readonly missing: ReadonlyArray<string> }, GuacamoleError>
 }
@@ -482,7 +485,7 @@ export const make = (sql: postgres.Sql): GuacamoleDbService => {
     return { missing: rows.map((r) => r.name) }
   })
 
-  return { plan, ensure, revoke, ping, checkSchema }
+  return { plan, ensure, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
 }
 
 /** A scoped postgres.js pool (connections opened lazily, on first use) ended when the layer is released. */

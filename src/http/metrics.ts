@@ -17,6 +17,14 @@ export interface Metrics {
   readonly kubeWrites: Counter<"controller">
   readonly watchRestarts: Counter<"resource" | "cause">
   readonly bindings: Gauge<"status">
+  /** Sign-in to ready browser: spec.replicas 0→1 seen → the Deployment reports a ready replica. */
+  readonly browserStart: Histogram
+  /** The operator's share of it: the change seen → the Deployment patched. */
+  readonly browserStartOperator: Histogram
+  /** Browsers the idle culler stopped, by reason (idle, max-age). */
+  readonly browserStops: Counter<"reason">
+  /** Length of one idle check (its one query and the scale-downs it made). */
+  readonly idleCheckTime: Histogram
   /** Called at every scrape, before the metrics are rendered: gauges and counters derived from live state. */
   readonly onScrape: Array<() => void>
 }
@@ -82,6 +90,30 @@ export const makeMetrics = (options: { defaultMetrics?: boolean } = {}): Metrics
       name: "awms_bindings",
       help: "Bindings known to the operator, by status",
       labelNames: ["status"],
+      registers,
+    }),
+    browserStart: new Histogram({
+      name: "awms_browser_start_seconds",
+      help: "From the operator seeing a binding's spec.replicas go from 0 to 1 to its browser Deployment reporting a ready replica",
+      buckets: [0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300],
+      registers,
+    }),
+    browserStartOperator: new Histogram({
+      name: "awms_browser_start_operator_seconds",
+      help: "The operator's share of a browser start: the binding's scale-up seen to the Deployment patched",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    browserStops: new Counter({
+      name: "awms_browser_stops_total",
+      help: "Browsers stopped by the operator (the binding scaled to 0), by reason: idle or max-age",
+      labelNames: ["reason"],
+      registers,
+    }),
+    idleCheckTime: new Histogram({
+      name: "awms_idle_check_seconds",
+      help: "Length of one check of the running browsers for activity and age",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
   }

@@ -96,7 +96,7 @@ export interface KubeClientService {
     namespace: string | undefined,
     name: string,
     patch: Patch,
-    subresource?: "status",
+    subresource?: "status" | "scale",
   ) => Effect.Effect<KubeObject, KubeError>
   readonly delete: (
     rt: ResourceType,

@@ -3,7 +3,7 @@ import { afterEach, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { discoverStatusFields } from "../../src/controller/status-fields.ts"
 import { make } from "../../src/kube/client.ts"
-import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { fixtureCrdPath, loadYaml, projectCrdPath } from "../support/operator.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).

@@ -49,10 +49,27 @@ describe("desired objects", () => {
             annotations: { "xlscsde.nhs.uk/workspace": "ws1", "xlscsde.nhs.uk/username": "alice" }
           },
           spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: {
+              runAsUser: null,
+              runAsGroup: null,
+              fsGroup: null,
+              runAsNonRoot: null,
+              seccompProfile: { type: "RuntimeDefault" }
+            },
+            nodeSelector: null,
+            tolerations: [],
             containers: [
               {
                 name: DEPLOYMENT,
                 image: "lscsde/browser:1.2.3",
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ["ALL"] },
+                  readOnlyRootFilesystem: false
+                },
+                resources: { requests: null, limits: null },
                 ports: [{ name: "vnc", containerPort: 5900 }],
                 env: [
                   { name: "BROWSER_URL", value: "https://jupyter.example.org/" },

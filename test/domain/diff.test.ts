@@ -52,6 +52,7 @@ const observedDeployment = (replicas = 1) => ({
               }
             ],
             resources: {},
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: false },
             volumeMounts: [
               { name: "firefox-config", readOnly: true, mountPath: "/usr/lib/firefox/distribution" },
               {
@@ -75,7 +76,9 @@ const observedDeployment = (replicas = 1) => ({
         restartPolicy: "Always",
         terminationGracePeriodSeconds: 30,
         dnsPolicy: "ClusterFirst",
-        securityContext: {},
+        securityContext: { seccompProfile: { type: "RuntimeDefault" } },
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
         schedulerName: "default-scheduler"
       }
     },

@@ -1,13 +1,15 @@
 /** Shared test data for the domain tests: a decoded binding and settings. */
 import { Either } from "effect"
 import { type Binding, decodeBinding } from "../../src/domain/binding.ts"
+import { defaultBrowserPod } from "../../src/domain/browser-pod.ts"
 import type { WorkloadSettings } from "../../src/domain/desired.ts"
 
 export const settings: WorkloadSettings = {
   namespace: "guacamole",
   imageName: "lscsde/browser:1.2.3",
   browserUrl: "https://jupyter.example.org/",
-  operatorName: "awms-guacamole-operator"
+  operatorName: "awms-guacamole-operator",
+  pod: defaultBrowserPod
 }
 
 export const bindingOf = (

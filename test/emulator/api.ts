@@ -9,10 +9,12 @@ import { ApiError, Errors, type StatusCause } from "./errors.ts"
 import { coreToEventsV1, eventsV1ToCore } from "./events.ts"
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from "./patch.ts"
 import { Registry, type ResourceType } from "./registry.ts"
-import { formatLabelSelector, fromLabelSelectorObject } from "./selectors.ts"
 import { Store, grKey, objKey, type StoreEvent } from "./store.ts"
-import { applyDefaults, pruneUnknownFields, validateAgainstSchema } from "./structural.ts"
-import { applyBuiltinDefaults, validateBuiltin, validateObjectMeta, validateObjectName } from "./builtins.ts"
+import { validateObjectMeta, validateObjectName } from "./builtins.ts"
+import { getPath, isObject, jsonEqual, now, setPath } from "./json.ts"
+import { CRD_CLEANUP, strategyFor, type Strategy } from "./strategies.ts"
+
+export { getPath, jsonEqual, now } from "./json.ts"
 
 /** What a request addresses once routed. */
 export interface Target {
@@ -22,6 +24,10 @@ export interface Target {
   name?: string
   subresource?: string
   dryRun?: boolean
+  /** The request's fieldValidation: Strict refuses unknown fields, Warn (the default) reports them, Ignore drops them. */
+  fieldValidation?: string
+  /** Warnings for the response's Warning headers (unknown fields under Warn). */
+  warnings?: string[]
 }
 
 export const PATCH_TYPES = {
@@ -31,52 +37,17 @@ export const PATCH_TYPES = {
   apply: "application/apply-patch+yaml",
 }
 
-const CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
-
-export function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, "Z")
-}
-
-function isObject(v: unknown): v is Record<string, any> {
-  return typeof v === "object" && v !== null && !Array.isArray(v)
-}
-
-/** Deep equality of JSON values (key order ignored). */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (typeof a !== typeof b || a === null || b === null || typeof a !== "object") return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  if (Array.isArray(a)) {
-    const bb = b as unknown[]
-    return a.length === bb.length && a.every((x, i) => jsonEqual(x, bb[i]))
+/**
+ * ObjectMeta as the real server stores it: Go's `omitempty` leaves out empty
+ * strings, maps and lists, so `labels: {}` or `finalizers: []` in a request
+ * come back absent (and kubectl apply's three-way patch sees them so).
+ */
+function dropEmptyMetadata(meta: Record<string, unknown> | undefined): void {
+  if (!meta) return
+  for (const [k, v] of Object.entries(meta)) {
+    const empty = v === null || v === "" || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0)
+    if (empty) delete meta[k]
   }
-  const ak = Object.keys(a as object).filter((k) => (a as any)[k] !== undefined)
-  const bk = Object.keys(b as object).filter((k) => (b as any)[k] !== undefined)
-  if (ak.length !== bk.length) return false
-  return ak.every((k) => jsonEqual((a as any)[k], (b as any)[k]))
-}
-
-function pathParts(path: string): string[] {
-  return path.split(".").filter((p) => p !== "")
-}
-
-export function getPath(obj: any, path: string): any {
-  let cur = obj
-  for (const p of pathParts(path)) {
-    if (!isObject(cur)) return undefined
-    cur = cur[p]
-  }
-  return cur
-}
-
-function setPath(obj: any, path: string, value: unknown): void {
-  const parts = pathParts(path)
-  let cur = obj
-  for (const p of parts.slice(0, -1)) {
-    if (!isObject(cur[p])) cur[p] = {}
-    cur = cur[p]
-  }
-  cur[parts[parts.length - 1]!] = value
 }
 
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -195,55 +166,43 @@ export class Api {
     }
   }
 
+  /** The kind's strategy (defaulting, validation, generation, status and scale handling, deletion). */
+  strategy(type: ResourceType): Strategy {
+    return strategyFor(type)
+  }
+
   /** Defaulting and validation, in the real server's order; throws 422 Invalid. */
   private admit(t: Target, obj: any, old: any | undefined): any {
     const type = this.storageType(t.type)
+    const strategy = this.strategy(t.type)
+    dropEmptyMetadata(obj.metadata)
+    this.checkUnknownFields(t, strategy.unknownFields(obj, t.version))
+    const undecodable = strategy.decodeError(obj)
+    if (undecodable) throw Errors.badRequest(undecodable)
+    obj = strategy.default(obj, t.version, { allocateClusterIP: () => this.allocateClusterIP() })
     const causes: StatusCause[] = []
-    if (type.crd) {
-      const schema = type.crd.schemas[t.version]
-      if (schema) {
-        obj = pruneUnknownFields(obj, schema)
-        obj = applyDefaults(obj, schema)
-      }
-    } else {
-      applyBuiltinDefaults(t.type.group, t.type.resource, obj, { allocateClusterIP: () => this.allocateClusterIP() })
-    }
     if (!old) {
       for (const m of validateObjectName(obj.metadata.name, type.nameRule)) {
         causes.push({ reason: "FieldValueInvalid", message: `Invalid value: ${JSON.stringify(obj.metadata.name)}: ${m}`, field: "metadata.name" })
       }
     }
     causes.push(...validateObjectMeta(obj.metadata))
-    if (type.crd) {
-      const schema = type.crd.schemas[t.version]
-      if (schema) causes.push(...validateAgainstSchema(obj, schema))
-    } else {
-      causes.push(...validateBuiltin(t.type.group, t.type.resource, obj, old))
-    }
-    if (type.resource === "customresourcedefinitions" && type.group === "apiextensions.k8s.io") causes.push(...this.validateCRD(obj, old))
+    causes.push(...strategy.validate(obj, old, t.version))
     if (causes.length) throw Errors.invalid(t.type.group, t.type.kind, obj.metadata.name, causes)
     return obj
   }
 
-  private validateCRD(crd: any, old: any | undefined): StatusCause[] {
-    const causes: StatusCause[] = []
-    const spec = crd.spec ?? {}
-    if (!spec.group) causes.push({ reason: "FieldValueRequired", message: "Required value", field: "spec.group" })
-    if (!spec.names?.plural) causes.push({ reason: "FieldValueRequired", message: "Required value", field: "spec.names.plural" })
-    if (!spec.names?.kind) causes.push({ reason: "FieldValueRequired", message: "Required value", field: "spec.names.kind" })
-    if (spec.scope !== "Namespaced" && spec.scope !== "Cluster") {
-      causes.push({ reason: "FieldValueNotSupported", message: `Unsupported value: ${JSON.stringify(spec.scope ?? "")}: supported values: "Cluster", "Namespaced"`, field: "spec.scope" })
+  /** Unknown fields by the request's fieldValidation, as the real server's decoder treats them. */
+  private checkUnknownFields(t: Target, paths: string[]): void {
+    if (paths.length === 0) return
+    const directive = t.fieldValidation ?? "Warn"
+    if (directive === "Ignore") return
+    const each = paths.map((p) => `unknown field ${JSON.stringify(p)}`)
+    if (directive === "Strict") {
+      const kind = t.type.kind
+      throw Errors.badRequest(`${kind} in version ${JSON.stringify(t.version)} cannot be handled as a ${kind}: strict decoding error: ${each.join(", ")}`)
     }
-    if (spec.group && spec.names?.plural && crd.metadata.name !== `${spec.names.plural}.${spec.group}`) {
-      causes.push({ reason: "FieldValueInvalid", message: `Invalid value: ${JSON.stringify(crd.metadata.name)}: must be spec.names.plural+"."+spec.group`, field: "metadata.name" })
-    }
-    const versions: any[] = Array.isArray(spec.versions) ? spec.versions : []
-    if (versions.length === 0) causes.push({ reason: "FieldValueInvalid", message: "Invalid value: \"null\": must have exactly one version marked as storage version", field: "spec.versions" })
-    else if (versions.filter((v) => v?.storage).length !== 1) {
-      causes.push({ reason: "FieldValueInvalid", message: `Invalid value: ${JSON.stringify(versions)}: must have exactly one version marked as storage version`, field: "spec.versions" })
-    }
-    if (old && old.spec?.scope !== spec.scope) causes.push({ reason: "FieldValueInvalid", message: `Invalid value: ${JSON.stringify(spec.scope)}: field is immutable`, field: "spec.scope" })
-    return causes
+    t.warnings?.push(...each)
   }
 
   allocateClusterIP(): string {
@@ -281,9 +240,8 @@ export class Api {
     this.checkNamespace(t, meta.name)
     // System-managed metadata.
     for (const k of ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"]) delete meta[k]
-    if (type.status || type.resource === "customresourcedefinitions") {
-      if (type.crd || type.resource === "deployments" || type.resource === "services" || type.resource === "customresourcedefinitions" || type.resource === "replicasets") delete obj.status
-    }
+    const strategy = this.strategy(type)
+    strategy.prepareForCreate(obj)
     if (type.aliasOf) {
       // Validate and default in the requested API's shape, then store as core.
       obj = this.admit(t, obj, undefined)
@@ -294,16 +252,11 @@ export class Api {
       obj = this.admit(t, obj, undefined)
       this.toInternal(type, obj)
     }
-    if (type.resource === "namespaces" && type.group === "") {
-      obj.metadata.labels = { ...(obj.metadata.labels ?? {}), "kubernetes.io/metadata.name": obj.metadata.name }
-      obj.spec = { finalizers: ["kubernetes"], ...(obj.spec ?? {}) }
-      obj.status = { phase: "Active" }
-    }
-    if (type.resource === "customresourcedefinitions" && type.group === "apiextensions.k8s.io") this.defaultCRD(obj)
+    strategy.finishCreate(obj)
     const m = obj.metadata
     m.uid = randomUUID()
     m.creationTimestamp = now()
-    if (type.generation) m.generation = 1
+    if (strategy.generation) m.generation = 1
     else delete m.generation
     const gr = this.gr(type)
     const key = objKey(m.namespace, m.name)
@@ -316,13 +269,6 @@ export class Api {
   private crdOf(type: ResourceType): any | undefined {
     if (!type.crd) return undefined
     return this.store.get(grKey("apiextensions.k8s.io", "customresourcedefinitions"), type.crd.name)
-  }
-
-  private defaultCRD(crd: any): void {
-    const spec = crd.spec
-    spec.names.singular ??= String(spec.names.kind).toLowerCase()
-    spec.names.listKind ??= `${spec.names.kind}List`
-    spec.conversion ??= { strategy: "None" }
   }
 
   // ---- update ---------------------------------------------------------------
@@ -340,7 +286,7 @@ export class Api {
     const gr = this.gr(t.type)
     const old = this.store.get(gr, objKey(t.namespace, t.name!))
     if (!old) {
-      if (t.type.resource === "events" && !t.subresource) {
+      if (this.strategy(t.type).allowCreateOnUpdate && !t.subresource) {
         candidate.metadata.name = t.name
         return { obj: this.create(t, candidate), created: true }
       }
@@ -360,7 +306,7 @@ export class Api {
   patch(t: Target, contentType: string, body: string): any {
     const ct = contentType.split(";")[0]!.trim().toLowerCase()
     const accepted = [PATCH_TYPES.json, PATCH_TYPES.merge]
-    if (!t.type.crd) accepted.push(PATCH_TYPES.strategic)
+    if (this.strategy(t.type).strategicMerge) accepted.push(PATCH_TYPES.strategic)
     if (!accepted.includes(ct)) throw Errors.unsupportedMediaType(ct, accepted)
     let patch: unknown
     try {
@@ -383,7 +329,8 @@ export class Api {
         patched = applyStrategicMergePatch(current, patch, t.subresource === "scale" ? "Scale" : t.type.kind)
       }
     } catch (e) {
-      if (e instanceof PatchError) throw new ApiError(e.code, e.reason, e.message)
+      // A patch that cannot be applied is 422 with empty details, as the real server answers.
+      if (e instanceof PatchError) throw new ApiError(e.code, e.reason, e.message, e.code === 422 ? {} : undefined)
       throw e
     }
     if (!isObject(patched)) throw Errors.badRequest("the patched object is not a JSON object")
@@ -400,20 +347,15 @@ export class Api {
   scaleOf(t: Target, obj: any): any {
     const sc = t.type.scale!
     const m = obj.metadata
-    let selector: string | undefined
-    if (t.type.crd) {
-      const s = sc.labelSelectorPath ? getPath(obj, sc.labelSelectorPath) : undefined
-      if (typeof s === "string") selector = s
-    } else if (obj.spec?.selector) {
-      selector = formatLabelSelector(fromLabelSelectorObject(obj.spec.selector))
-    }
+    const selector = this.strategy(t.type).scaleSelector(obj)
     const status: Record<string, unknown> = { replicas: Number(getPath(obj, sc.statusReplicasPath) ?? 0) }
     if (selector !== undefined) status.selector = selector
     const metadata: Record<string, unknown> = { name: m.name }
     if (m.namespace) metadata.namespace = m.namespace
     Object.assign(metadata, { uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp })
     const replicas = getPath(obj, sc.specReplicasPath)
-    return { kind: "Scale", apiVersion: "autoscaling/v1", metadata, spec: replicas === undefined ? {} : { replicas }, status }
+    // Scale's spec.replicas is omitempty: 0 is left out, as the real server leaves it out.
+    return { kind: "Scale", apiVersion: "autoscaling/v1", metadata, spec: replicas === undefined || replicas === 0 ? {} : { replicas }, status }
   }
 
   private writeScale(t: Target, old: any, scale: any): any {
@@ -444,20 +386,8 @@ export class Api {
     if (cm.uid && cm.uid !== om.uid) {
       throw Errors.conflict(type.group, type.resource, t.name!, `Precondition failed: UID in precondition: ${cm.uid}, UID in object meta: ${om.uid}`)
     }
-    let next: any
-    if (t.subresource === "status") {
-      next = structuredClone(old)
-      if (candidate.status !== undefined) next.status = candidate.status
-      else delete next.status
-      if (!type.crd && type.resource !== "deployments" && cm.annotations !== undefined) next.metadata.annotations = cm.annotations
-    } else {
-      next = candidate
-      if (type.status) {
-        if (old.status !== undefined) next.status = structuredClone(old.status)
-        else delete next.status
-      }
-      if (type.resource === "namespaces" && type.group === "") next.spec = structuredClone(old.spec)
-    }
+    const strategy = this.strategy(type)
+    let next: any = t.subresource === "status" ? strategy.prepareForStatusUpdate(candidate, old) : strategy.prepareForUpdate(candidate, old)
     next.apiVersion = old.apiVersion
     next.kind = old.kind
     const nm = next.metadata ?? (next.metadata = {})
@@ -490,38 +420,24 @@ export class Api {
         next = this.admit(t, next, old)
         this.toInternal(type, next)
       }
-    } else if (type.crd) {
-      const schema = type.crd.schemas[t.version]
-      if (schema) {
-        next = applyDefaults(pruneUnknownFields(next, schema), schema)
-        const causes = validateAgainstSchema(next, schema)
-        if (causes.length) throw Errors.invalid(type.group, type.kind, t.name!, causes)
-      }
+    } else {
+      this.checkUnknownFields(t, strategy.unknownFields(next, t.version))
+      next = strategy.admitStatus(next, t.version)
     }
     // Admission returns new objects: take the metadata from the result.
     const fm = next.metadata
     // generation follows changes outside metadata (and status, when status is a subresource).
-    if (type.generation && fm.generation !== undefined) {
-      const strip = (o: any) => {
-        const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o
-        return type.status ? rest : { ...rest, status: _s }
-      }
-      if (!jsonEqual(strip(old), strip(next))) fm.generation = (om.generation ?? 0) + 1
-    }
+    if (strategy.generation && fm.generation !== undefined && strategy.specChanged(old, next)) fm.generation = (om.generation ?? 0) + 1
     if (jsonEqual(old, next)) return this.toExternal(type, t.version, old)
     if (t.dryRun) return this.toExternal(type, t.version, next)
     const gr = this.gr(type)
     const key = objKey(om.namespace, om.name)
     this.store.update(gr, key, next)
-    if (fm.deletionTimestamp && (fm.finalizers ?? []).length === 0 && !this.namespaceHoldsOn(type, next)) {
+    if (fm.deletionTimestamp && (fm.finalizers ?? []).length === 0 && !strategy.holdsDeletion(next)) {
       const gone = this.store.remove(gr, key)
       return this.toExternal(type, t.version, gone)
     }
     return this.toExternal(type, t.version, next)
-  }
-
-  private namespaceHoldsOn(type: ResourceType, obj: any): boolean {
-    return type.group === "" && type.resource === "namespaces" && (obj.spec?.finalizers ?? []).length > 0
   }
 
   // ---- delete ---------------------------------------------------------------
@@ -552,25 +468,18 @@ export class Api {
   deleteStored(type: ResourceType, version: string, gr: string, key: string): { obj: any; deleted: boolean } {
     const old = this.store.get(gr, key)
     if (!old) return { obj: undefined, deleted: false }
-    const isNamespace = type.group === "" && type.resource === "namespaces"
-    const isCRD = type.group === "apiextensions.k8s.io" && type.resource === "customresourcedefinitions"
+    const graceful = this.strategy(type).gracefulDeletion
     const finalizers: string[] = old.metadata.finalizers ?? []
-    if (finalizers.length > 0 || isNamespace || isCRD) {
+    if (finalizers.length > 0 || graceful) {
       if (old.metadata.deletionTimestamp) return { obj: this.toExternal(type, version, old), deleted: false }
       const next = structuredClone(old)
       next.metadata.deletionTimestamp = now()
       next.metadata.deletionGracePeriodSeconds = 0
       if (next.metadata.generation !== undefined) next.metadata.generation += 1
-      if (isNamespace) next.status = { ...(next.status ?? {}), phase: "Terminating" }
-      if (isCRD) {
-        next.metadata.finalizers = [...finalizers, CRD_CLEANUP]
-        const conds = (next.status?.conditions ?? []).filter((c: any) => c.type !== "Terminating")
-        conds.push({ type: "Terminating", status: "True", lastTransitionTime: now(), reason: "InstanceDeletionInProgress", message: "CustomResource deletion is in progress" })
-        next.status = { ...(next.status ?? {}), conditions: conds }
-      }
+      graceful?.mark(next)
       this.store.update(gr, key, next)
-      if (isNamespace) this.later(() => this.finalizeNamespace(next.metadata.name))
-      if (isCRD) this.later(() => this.finalizeCRD(next.metadata.name))
+      if (graceful?.finalizer === "namespace") this.later(() => this.finalizeNamespace(next.metadata.name))
+      if (graceful?.finalizer === "crd") this.later(() => this.finalizeCRD(next.metadata.name))
       return { obj: this.toExternal(type, version, next), deleted: false }
     }
     const gone = this.store.remove(gr, key)

@@ -240,6 +240,19 @@ describe("RBAC", () => {
     ])
   })
 
+  test("SelfSubjectReview (kubectl auth whoami) says who the token is, groups implied by the authenticators included", async () => {
+    const res = await as(api, SA_TOKEN, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" })
+    expect(res.status).toBe(201)
+    expect(res.body).toEqual({
+      kind: "SelfSubjectReview",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { creationTimestamp: null },
+      status: { userInfo: { username: SA_USER, groups: ["system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"] } },
+    })
+    const alice = await as(api, ALICE_TOKEN, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {})
+    expect(alice.body.status.userInfo).toEqual({ username: "alice", groups: ["auditors", "system:authenticated"] })
+  })
+
   test("a malformed SelfSubjectAccessReview is refused with 422", async () => {
     const res = await as(api, SA_TOKEN, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", { spec: {} })
     expect(res.status).toBe(422)
@@ -281,6 +294,8 @@ describe("RBAC", () => {
       expect(await can(verb, "analyticsworkspacebindings.xlscsde.nhs.uk", "jupyterhub")).toBe(true)
     }
     expect(await can("patch", "analyticsworkspacebindings.xlscsde.nhs.uk/status", "jupyterhub")).toBe(true)
+    // The idle culler stops a browser by scaling its binding.
+    expect(await can("patch", "analyticsworkspacebindings.xlscsde.nhs.uk/scale", "jupyterhub")).toBe(true)
     expect(await can("create", "events", "jupyterhub")).toBe(true)
     expect(await can("get", "customresourcedefinitions.apiextensions.k8s.io", undefined, { name: "analyticsworkspacebindings.xlscsde.nhs.uk" })).toBe(true)
     for (const resource of ["deployments.apps", "services", "secrets"]) {
@@ -290,7 +305,7 @@ describe("RBAC", () => {
     // Nothing more.
     expect(await can("delete", "analyticsworkspacebindings.xlscsde.nhs.uk", "jupyterhub")).toBe(false)
     expect(await can("create", "analyticsworkspacebindings.xlscsde.nhs.uk", "jupyterhub")).toBe(false)
-    expect(await can("patch", "analyticsworkspacebindings.xlscsde.nhs.uk/scale", "jupyterhub")).toBe(false)
+    expect(await can("update", "analyticsworkspacebindings.xlscsde.nhs.uk/scale", "jupyterhub")).toBe(false)
     expect(await can("get", "secrets", "jupyterhub")).toBe(false)
     expect(await can("list", "deployments.apps", "jupyterhub")).toBe(false)
     expect(await can("list", "secrets")).toBe(false)

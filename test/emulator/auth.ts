@@ -23,6 +23,7 @@
  * authenticated user (`system:discovery`); nonResourceURLs rules are not
  * evaluated. Aggregated ClusterRoles are not aggregated.
  *
+ * authentication.k8s.io/v1 SelfSubjectReview (`kubectl auth whoami`),
  * authorization.k8s.io/v1 SelfSubjectAccessReview and SelfSubjectRulesReview
  * are answered whatever RBAC says (every authenticated user may create them,
  * as `system:basic-user` grants on a real cluster); with auth off every
@@ -76,6 +77,7 @@ const SA_PREFIX = "system:serviceaccount:"
 /** What `system:basic-user` grants every authenticated user (the part the emulator serves). */
 const BASIC_USER_RULES: PolicyRule[] = [
   { verbs: ["create"], apiGroups: [AUTHZ], resources: ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] },
+  { verbs: ["create"], apiGroups: ["authentication.k8s.io"], resources: ["selfsubjectreviews"] },
 ]
 
 /** A user as the authenticators would present it: the implied groups added. */
@@ -256,6 +258,16 @@ export class Auth {
 
   /** Answers the access reviews (POST only; routing has already checked the verb). */
   intercept(attrs: RequestAttributes, req: Request, body: string): Response | undefined {
+    if (attrs.group === "authentication.k8s.io" && attrs.resource === "selfsubjectreviews" && attrs.verb === "create") {
+      // `kubectl auth whoami`: who the request authenticated as.
+      const user = this.seen.get(req) ?? this.authenticate(req)
+      const userInfo: Record<string, unknown> = { username: user.username }
+      if (user.groups.length) userInfo.groups = user.groups
+      return Response.json(
+        { kind: "SelfSubjectReview", apiVersion: "authentication.k8s.io/v1", metadata: { creationTimestamp: null }, status: { userInfo } },
+        { status: 201 },
+      )
+    }
     if (attrs.group !== AUTHZ || attrs.verb !== "create") return undefined
     if (attrs.resource !== "selfsubjectaccessreviews" && attrs.resource !== "selfsubjectrulesreviews") return undefined
     const user = this.seen.get(req) ?? this.authenticate(req)

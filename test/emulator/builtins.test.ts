@@ -39,6 +39,35 @@ const deployment = (over: Record<string, any> = {}) => ({
 })
 
 describe("Deployment defaulting (apps/v1)", () => {
+  test("a hardened pod template comes back as kube-apiserver 1.34 stores it: nulls and empty omitempty fields gone, quantities canonical, nothing else defaulted", () => {
+    const d: any = deployment()
+    const spec = d.spec.template.spec
+    Object.assign(spec, {
+      automountServiceAccountToken: false,
+      enableServiceLinks: null,
+      securityContext: { runAsUser: null, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      nodeSelector: {},
+      tolerations: [
+        { key: "browsers", operator: "", value: "", effect: "NoSchedule" },
+        { operator: "Exists", tolerationSeconds: null },
+      ],
+      volumes: [{ name: "home", emptyDir: { medium: "" } }, { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "1024Mi" } }],
+    })
+    Object.assign(spec.containers[0], {
+      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"], add: [] }, readOnlyRootFilesystem: false, privileged: null },
+      resources: { requests: { cpu: "0.5", memory: "1024Mi" }, limits: null },
+    })
+    applyBuiltinDefaults("apps", "deployments", d, ctx())
+    expect(spec.automountServiceAccountToken).toBe(false)
+    expect("enableServiceLinks" in spec).toBe(false)
+    expect(spec.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
+    expect("nodeSelector" in spec).toBe(false)
+    expect(spec.tolerations).toEqual([{ key: "browsers", effect: "NoSchedule" }, { operator: "Exists" }])
+    expect(spec.volumes).toEqual([{ name: "home", emptyDir: {} }, { name: "shm", emptyDir: { medium: "Memory", sizeLimit: "1Gi" } }])
+    expect(spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: false })
+    expect(spec.containers[0].resources).toEqual({ requests: { cpu: "500m", memory: "1Gi" } })
+  })
+
   test("spec and pod template get the real server's defaults", () => {
     const d: any = deployment()
     d.spec.template.spec.containers.push({
@@ -59,7 +88,7 @@ describe("Deployment defaulting (apps/v1)", () => {
     expect(d.spec.revisionHistoryLimit).toBe(10)
     expect(d.spec.progressDeadlineSeconds).toBe(600)
     expect(d.status).toEqual({})
-    expect(d.spec.template.metadata).toEqual({ labels: { app: "web" }, creationTimestamp: null })
+    expect(d.spec.template.metadata).toEqual({ labels: { app: "web" } })
     const ps = d.spec.template.spec
     expect([ps.restartPolicy, ps.dnsPolicy, ps.schedulerName, ps.terminationGracePeriodSeconds, ps.securityContext]).toEqual([
       "Always",
@@ -135,12 +164,12 @@ describe("Deployment validation", () => {
     expect(validate(deployment({ selector: { matchLabels: { app: "other" } } }))).toEqual([
       {
         reason: "FieldValueInvalid",
-        message: 'Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`',
+        message: 'Invalid value: {"app":"web"}: `selector` does not match template `labels`',
         field: "spec.template.metadata.labels",
       },
     ])
     expect(validate(deployment({ selector: {} })).map((c) => c.message)).toEqual([
-      "Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment",
+      "Invalid value: {}: empty selector is invalid for deployment",
     ])
   })
 
@@ -153,7 +182,7 @@ describe("Deployment validation", () => {
       {
         reason: "FieldValueInvalid",
         message:
-          'Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web", "tier":"x"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable',
+          'Invalid value: {"matchLabels":{"app":"web","tier":"x"}}: field is immutable',
         field: "spec.selector",
       },
     ])
@@ -260,7 +289,7 @@ describe("Service", () => {
     const changed: any = service({ ports: [{ port: 80 }], clusterIP: "10.96.0.99" })
     applyBuiltinDefaults("", "services", changed, ctx())
     expect(validateBuiltin("", "services", changed, old)).toEqual([
-      { reason: "FieldValueInvalid", message: 'Invalid value: []string{"10.96.0.99"}: may not change once set', field: "spec.clusterIPs[0]" },
+      { reason: "FieldValueInvalid", message: 'Invalid value: ["10.96.0.99"]: may not change once set', field: "spec.clusterIPs[0]" },
     ])
     const replaced: any = service({ ports: [{ port: 80 }] })
     carryOverServiceAllocations(replaced, old)

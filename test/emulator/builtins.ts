@@ -16,9 +16,9 @@
  *   path / scheme HTTP); volumes with no source become emptyDir, configMap/secret/
  *   projected/downwardAPI defaultMode 420.
  * - Zero-valued Go structs the real server always serialises are added too, because an
- *   operator comparing objects sees them: Deployment `status: {}`, template
- *   `metadata.creationTimestamp: null`, container `resources: {}`, Service
- *   `status.loadBalancer: {}`.
+ *   operator comparing objects sees them: Deployment `status: {}`, container
+ *   `resources: {}`, Service `status.loadBalancer: {}`. (A template's zero
+ *   `metadata.creationTimestamp` is left out, as kube-apiserver 1.34 leaves it out.)
  * - core/v1 Service: type ClusterIP, sessionAffinity None, ports protocol TCP, targetPort =
  *   port, internalTrafficPolicy Cluster, externalTrafficPolicy Cluster for NodePort/
  *   LoadBalancer, a ClusterIP from ctx (clusterIPs mirrors it; "None" for headless),
@@ -29,13 +29,24 @@
  *   kubernetes.io/metadata.name = name.
  * - Pod: the pod spec defaults, enableServiceLinks true, status.phase Pending.
  *
+ * - What decoding into Go structs and encoding again does to the pod template fields an
+ *   operator hardening its pods writes (pod and container securityContext, resources,
+ *   nodeSelector, tolerations, emptyDir, automountServiceAccountToken, enableServiceLinks):
+ *   a null pointer or map, and the empty value of an `omitempty` field ("" medium, an
+ *   empty toleration operator, an empty drop list), disappear; kube-apiserver 1.34 defaults
+ *   none of these fields otherwise (no SetDefaults_SecurityContext or _Toleration exists).
+ *   Container requests and limits are rounded up to milli precision and canonicalised
+ *   (SetDefaults_ResourceList, Quantity's String): "0.5" is stored as "500m", "1024Mi" as "1Gi".
+ *
  * Not modelled: admission plugins (service account token volumes, default tolerations,
- * LimitRanger), quantity canonicalisation, dual-stack clusters.
+ * LimitRanger), dual-stack clusters.
  *
  * Messages follow k8s.io/apimachinery field.Error.ErrorBody (the Status cause message).
  */
 import { fromLabelSelectorObject, isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, matchLabels, SelectorError, byteLength, regexError, maxLenError } from "./selectors.ts"
 import type { FieldCause } from "./structural.ts"
+// The one piece shared with the operator: its outputs are pinned to apimachinery's by test/domain/quantity.test.ts.
+import { canonicalQuantity } from "../../src/domain/quantity.ts"
 
 export interface DefaultingContext {
   /** A fresh ClusterIP from the emulated service CIDR. */
@@ -92,12 +103,69 @@ function defaultFieldRef(f: unknown): void {
   if (isObj(f) && unset(f.apiVersion)) f.apiVersion = "v1"
 }
 
+const isEmpty = (v: unknown) =>
+  v === null || v === "" || (Array.isArray(v) && v.length === 0) || (isObj(v) && Object.keys(v).length === 0)
+
+/** Fields that are Go pointers or `omitempty`: null, and their empty values, are not serialised. */
+function dropEmpty(o: unknown, keys: ReadonlyArray<string>): void {
+  if (!isObj(o)) return
+  for (const k of keys) if (k in o && isEmpty(o[k])) delete o[k]
+}
+
+/** Only null pointers are dropped: a pointer to an empty struct is serialised as {}. */
+function dropNull(o: unknown, keys: ReadonlyArray<string>): void {
+  if (!isObj(o)) return
+  for (const k of keys) if (o[k] === null) delete o[k]
+}
+
+const SECURITY_CONTEXT_POINTERS = [
+  "runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "seLinuxOptions", "windowsOptions", "appArmorProfile",
+]
+
+function roundTripResources(r: Obj): void {
+  for (const list of ["requests", "limits"]) {
+    if (!isObj(r[list])) continue
+    for (const [name, q] of Object.entries(r[list] as Obj)) {
+      const canonical = typeof q === "string" || typeof q === "number" ? canonicalQuantity(String(q)) : undefined
+      if (canonical !== undefined) r[list][name] = canonical
+    }
+  }
+  dropEmpty(r, ["requests", "limits", "claims"])
+}
+
+function roundTripContainerSecurityContext(sc: unknown): void {
+  if (!isObj(sc)) return
+  dropNull(sc, [...SECURITY_CONTEXT_POINTERS, "capabilities", "privileged", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount"])
+  dropEmpty(sc.capabilities, ["add", "drop"])
+}
+
+function roundTripPodSpec(spec: Obj): void {
+  dropNull(spec, ["automountServiceAccountToken", "enableServiceLinks", "securityContext"])
+  dropEmpty(spec, ["nodeSelector", "tolerations"])
+  if (isObj(spec.securityContext)) {
+    dropNull(spec.securityContext, [...SECURITY_CONTEXT_POINTERS, "fsGroup", "fsGroupChangePolicy"])
+    dropEmpty(spec.securityContext, ["supplementalGroups", "sysctls"])
+  }
+  for (const t of list(spec.tolerations)) {
+    dropEmpty(t, ["key", "operator", "value", "effect"])
+    dropNull(t, ["tolerationSeconds"])
+  }
+  for (const v of list(spec.volumes)) {
+    if (!isObj(v) || !isObj(v.emptyDir)) continue
+    dropEmpty(v.emptyDir, ["medium", "sizeLimit"])
+    if (typeof v.emptyDir.sizeLimit === "string") v.emptyDir.sizeLimit = canonicalQuantity(v.emptyDir.sizeLimit) ?? v.emptyDir.sizeLimit
+  }
+}
+
 function defaultContainer(c: unknown, hostNetwork: boolean): void {
   if (!isObj(c)) return
+  dropNull(c, ["securityContext"])
+  roundTripContainerSecurityContext(c.securityContext)
   if (unset(c.imagePullPolicy)) c.imagePullPolicy = imageTag(String(c.image ?? "")) === "latest" ? "Always" : "IfNotPresent"
   if (unset(c.terminationMessagePath)) c.terminationMessagePath = "/dev/termination-log"
   if (unset(c.terminationMessagePolicy)) c.terminationMessagePolicy = "File"
   if (!isObj(c.resources)) c.resources = {}
+  roundTripResources(c.resources)
   for (const p of list(c.ports)) {
     if (!isObj(p)) continue
     if (unset(p.protocol)) p.protocol = "TCP"
@@ -134,6 +202,7 @@ function defaultVolume(v: unknown): void {
 
 /** SetDefaults_PodSpec and what it reaches. */
 export function defaultPodSpec(spec: Obj): void {
+  roundTripPodSpec(spec)
   if (unset(spec.dnsPolicy)) spec.dnsPolicy = "ClusterFirst"
   if (unset(spec.restartPolicy)) spec.restartPolicy = "Always"
   if (!isObj(spec.securityContext)) spec.securityContext = {}
@@ -146,8 +215,7 @@ export function defaultPodSpec(spec: Obj): void {
 
 function defaultPodTemplate(spec: Obj): void {
   const template = obj(spec, "template")
-  const meta = obj(template, "metadata")
-  if (!("creationTimestamp" in meta)) meta.creationTimestamp = null
+  obj(template, "metadata")
   defaultPodSpec(obj(template, "spec"))
 }
 
@@ -325,11 +393,13 @@ export function applyBuiltinDefaults(group: string, resource: string, obj: any, 
 // Field errors, rendered as Status causes (field.Error.ErrorBody)
 // ---------------------------------------------------------------------------
 
-/** %#v of a Go map[string]string (keys sorted, as fmt does). */
-export function goStringMap(m: unknown): string {
-  if (!isObj(m)) return "map[string]string(nil)"
-  const keys = Object.keys(m).sort()
-  return `map[string]string{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(String(m[k]))}`).join(", ")}}`
+/**
+ * A map as kube-apiserver 1.34 prints an invalid value: JSON, keys sorted as
+ * Go's encoding/json sorts them (older servers printed Go's %#v instead).
+ */
+function sortedMap(m: unknown): Record<string, unknown> | null {
+  if (!isObj(m)) return null
+  return Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]]))
 }
 
 /** A value already rendered in Go syntax. */
@@ -430,19 +500,20 @@ function validateLabelSelector(sel: Obj, field: string): FieldCause[] {
   return out
 }
 
-/** %#v of a *metav1.LabelSelector as the immutable-field message prints it. */
-function goLabelSelector(sel: unknown): GoRepr {
-  if (!isObj(sel)) return new GoRepr('"null"')
+/** A metav1.LabelSelector as the real server prints it in a message: its JSON, empty fields left out. */
+function jsonLabelSelector(sel: unknown): unknown {
+  if (!isObj(sel)) return new GoRepr("null")
+  const out: Record<string, unknown> = {}
+  if (isObj(sel.matchLabels) && Object.keys(sel.matchLabels).length) out.matchLabels = sortedMap(sel.matchLabels)
   const exprs = list(sel.matchExpressions)
-  const ex = exprs.length
-    ? `[]v1.LabelSelectorRequirement{${exprs
-        .map((e: any) => {
-          const vals = Array.isArray(e?.values) ? `[]string{${e.values.map((v: unknown) => JSON.stringify(String(v))).join(", ")}}` : "[]string(nil)"
-          return `v1.LabelSelectorRequirement{Key:${JSON.stringify(String(e?.key ?? ""))}, Operator:${JSON.stringify(String(e?.operator ?? ""))}, Values:${vals}}`
-        })
-        .join(", ")}}`
-    : "[]v1.LabelSelectorRequirement(nil)"
-  return new GoRepr(`v1.LabelSelector{MatchLabels:${goStringMap(sel.matchLabels)}, MatchExpressions:${ex}}`)
+  if (exprs.length) {
+    out.matchExpressions = exprs.map((e: any) => ({
+      key: String(e?.key ?? ""),
+      operator: String(e?.operator ?? ""),
+      ...(Array.isArray(e?.values) && e.values.length ? { values: e.values.map(String) } : {}),
+    }))
+  }
+  return out
 }
 
 // --- pod spec ------------------------------------------------------------------
@@ -527,7 +598,7 @@ function validateWorkloadTemplate(spec: Obj, kindNeedsAlways: boolean): FieldCau
   else {
     out.push(...validateLabelSelector(sel, "spec.selector"))
     if (Object.keys(sel.matchLabels ?? {}).length + list(sel.matchExpressions).length === 0) {
-      out.push(invalid("spec.selector", goLabelSelector(sel), "empty selector is invalid for deployment"))
+      out.push(invalid("spec.selector", jsonLabelSelector(sel), "empty selector is invalid for deployment"))
     }
     try {
       selector = fromLabelSelectorObject(sel)
@@ -542,7 +613,7 @@ function validateWorkloadTemplate(spec: Obj, kindNeedsAlways: boolean): FieldCau
   }
   const labels = template.metadata?.labels
   if (selector && selector.length > 0 && !matchLabels(selector, isObj(labels) ? labels : undefined)) {
-    out.push(invalid("spec.template.metadata.labels", new GoRepr(goStringMap(labels)), "`selector` does not match template `labels`"))
+    out.push(invalid("spec.template.metadata.labels", sortedMap(labels) ?? new GoRepr("null"), "`selector` does not match template `labels`"))
   }
   out.push(...validateLabelsAt(labels, "spec.template.metadata.labels"))
   out.push(...validatePodSpec(template.spec, "spec.template.spec"))
@@ -599,7 +670,7 @@ function validateDeployment(d: Obj, old: Obj | undefined): FieldCause[] {
     }
   }
   if (old && isObj(old.spec) && !jsonEq(spec.selector, old.spec.selector)) {
-    out.push(invalid("spec.selector", goLabelSelector(spec.selector), FIELD_IMMUTABLE))
+    out.push(invalid("spec.selector", jsonLabelSelector(spec.selector), FIELD_IMMUTABLE))
   }
   return out
 }
@@ -668,7 +739,8 @@ function validateService(svc: Obj, old: Obj | undefined): FieldCause[] {
     if (typeof p.targetPort === "number") for (const m of portNumErrors(p.targetPort)) out.push(invalid(`${f}.targetPort`, p.targetPort, m))
     else if (typeof p.targetPort === "string") for (const m of isValidPortName(p.targetPort)) out.push(invalid(`${f}.targetPort`, p.targetPort, m))
     const key = `${p.port}/${proto}`
-    if (seen.has(key)) out.push(duplicate(f, new GoRepr(`core.ServicePort{Name:${JSON.stringify(p.name ?? "")}, Protocol:${JSON.stringify(proto)}, Port:${p.port}}`)))
+    // The real check compares a key holding only protocol and port, and prints that key (internal field names).
+    if (seen.has(key)) out.push(duplicate(f, { Name: "", Protocol: proto, AppProtocol: null, Port: p.port, TargetPort: 0, NodePort: 0 }))
     seen.add(key)
   })
   if (!unset(spec.sessionAffinity) && !["ClientIP", "None"].includes(spec.sessionAffinity)) {
@@ -683,7 +755,7 @@ function validateClusterIPUpdate(o: Obj, n: Obj): FieldCause[] {
   if (o.clusterIP === "None" && n.clusterIP === "None") return []
   const oldIPs = list(o.clusterIPs).length ? list(o.clusterIPs) : unset(o.clusterIP) ? [] : [o.clusterIP]
   const newIPs = list(n.clusterIPs).length ? list(n.clusterIPs) : unset(n.clusterIP) ? [] : [n.clusterIP]
-  const repr = new GoRepr(newIPs.length ? `[]string{${newIPs.map((x) => JSON.stringify(String(x))).join(", ")}}` : "[]string(nil)")
+  const repr = newIPs.length ? newIPs.map(String) : new GoRepr("null")
   const out: FieldCause[] = []
   if (newIPs.length === 0 && oldIPs.length > 0) out.push(invalid("spec.clusterIPs[0]", repr, "primary clusterIP can not be unset"))
   else if (oldIPs.length > 0 && newIPs[0] !== oldIPs[0]) out.push(invalid("spec.clusterIPs[0]", repr, "may not change once set"))
@@ -826,14 +898,14 @@ export function validateBuiltin(group: string, resource: string, obj: any, old?:
     case "apps/replicasets": {
       const spec = isObj(obj.spec) ? obj.spec : {}
       const out = [...nonNegative(spec.replicas, "spec.replicas"), ...validateWorkloadTemplate(spec, true)]
-      if (o && isObj(o.spec) && !jsonEq(spec.selector, o.spec.selector)) out.push(invalid("spec.selector", goLabelSelector(spec.selector), FIELD_IMMUTABLE))
+      if (o && isObj(o.spec) && !jsonEq(spec.selector, o.spec.selector)) out.push(invalid("spec.selector", jsonLabelSelector(spec.selector), FIELD_IMMUTABLE))
       return out
     }
     case "apps/statefulsets":
     case "apps/daemonsets": {
       const spec = isObj(obj.spec) ? obj.spec : {}
       const out = [...nonNegative(spec.replicas, "spec.replicas"), ...validateWorkloadTemplate(spec, true)]
-      if (o && isObj(o.spec) && !jsonEq(spec.selector, o.spec.selector)) out.push(invalid("spec.selector", goLabelSelector(spec.selector), FIELD_IMMUTABLE))
+      if (o && isObj(o.spec) && !jsonEq(spec.selector, o.spec.selector)) out.push(invalid("spec.selector", jsonLabelSelector(spec.selector), FIELD_IMMUTABLE))
       return out
     }
     case "/pods":
@@ -888,7 +960,14 @@ export function validateObjectMeta(meta: any): FieldCause[] {
         out.push(
           invalid(
             "metadata.ownerReferences",
-            new GoRepr("[]v1.OwnerReference{...}"),
+            list(meta.ownerReferences).map((o: any) => ({
+              apiVersion: o?.apiVersion,
+              kind: o?.kind,
+              name: o?.name,
+              uid: o?.uid,
+              ...(o?.controller !== undefined ? { controller: o.controller } : {}),
+              ...(o?.blockOwnerDeletion !== undefined ? { blockOwnerDeletion: o.blockOwnerDeletion } : {}),
+            })),
             `Only one reference can have Controller set to true. Found "true" in references for ${controller} and ${current}`,
           ),
         )

@@ -52,6 +52,29 @@ describe("custom resources", () => {
     expect(w.metadata.labels).toEqual({ a: "b" })
   })
 
+  test("fieldValidation: Strict refuses unknown fields (400, sorted), Warn (the default) warns and prunes, Ignore prunes silently", async () => {
+    const body = widget("strict", { size: "small", zeta: 1, alpha: { x: 1 } })
+    const path = `/apis/example.com/v1/namespaces/${ns}/widgets`
+    const strict = await http(api.url, "POST", `${path}?fieldValidation=Strict`, body)
+    expect(strict.status).toBe(400)
+    expect(strict.body).toMatchObject({
+      kind: "Status",
+      reason: "BadRequest",
+      message: 'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.alpha", unknown field "spec.zeta"',
+    })
+    expect(api.get("example.com", "widgets", ns, "strict")).toBeUndefined()
+    const warned = await http(api.url, "POST", path, body)
+    expect(warned.status).toBe(201)
+    expect(warned.headers.get("warning")).toBe('299 - "unknown field \\"spec.alpha\\"", 299 - "unknown field \\"spec.zeta\\""')
+    expect(warned.body.spec).toEqual({ size: "small", replicas: 1, colour: "blue" })
+    const ignored = await http(api.url, "POST", `${path}?fieldValidation=Ignore`, { ...body, metadata: { name: "ignored" } })
+    expect(ignored.status).toBe(201)
+    expect(ignored.headers.get("warning")).toBeNull()
+    const patched = await http(api.url, "PATCH", `${path}/strict?fieldValidation=Strict`, { spec: { typo: 1 } }, { "Content-Type": "application/merge-patch+json" })
+    expect(patched.status).toBe(400)
+    expect(patched.body.message).toContain('strict decoding error: unknown field "spec.typo"')
+  })
+
   test("status sent on create is dropped when status is a subresource", async () => {
     const w = (await co.createNamespacedCustomObject({ ...W, body: { ...widget("nostatus"), status: { phase: "Done" } } })) as any
     expect(w.status).toBeUndefined()

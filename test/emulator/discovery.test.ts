@@ -87,12 +87,32 @@ describe("discovery", () => {
     })
   })
 
-  test("/openapi/v3 indexes every group-version; /openapi/v2 is not served", async () => {
+  test("/openapi/v3 indexes every group-version, each document naming its kinds' schemas", async () => {
     const root = await http(api.url, "GET", "/openapi/v3")
     expect(Object.keys(root.body.paths)).toContain("apis/apps/v1")
     const doc = await http(api.url, "GET", root.body.paths["apis/apps/v1"].serverRelativeURL)
     const patch = doc.body.paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"].patch
     expect(patch["x-kubernetes-group-version-kind"]).toEqual({ group: "apps", version: "v1", kind: "Deployment" })
-    expect((await http(api.url, "GET", "/openapi/v2")).status).toBe(404)
+    const schema = doc.body.components.schemas["io.k8s.api.apps.v1.Deployment"]
+    expect(schema["x-kubernetes-group-version-kind"]).toEqual([{ group: "apps", version: "v1", kind: "Deployment" }])
+    expect(schema.properties.metadata.allOf).toEqual([{ $ref: "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" }])
+    expect(doc.body.components.schemas["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].properties.labels.additionalProperties).toEqual({ type: "string" })
+  })
+
+  test("/openapi/v2 is protobuf for client-go (and JSON when asked for): every kind's definition with its group-version-kind", async () => {
+    const json = await http(api.url, "GET", "/openapi/v2")
+    expect(json.status).toBe(200)
+    expect(json.body.swagger).toBe("2.0")
+    expect(json.body.definitions["io.k8s.api.core.v1.ConfigMap"]).toMatchObject({
+      type: "object",
+      properties: { data: { type: "object", additionalProperties: { type: "string" } }, metadata: { $ref: "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" } },
+      "x-kubernetes-group-version-kind": [{ group: "", version: "v1", kind: "ConfigMap" }],
+    })
+    const pb = await fetch(api.url + "/openapi/v2", { headers: { Accept: "application/com.github.proto-openapi.spec.v2@v1.0+protobuf" } })
+    expect(pb.headers.get("content-type")).toContain("protobuf")
+    const bytes = new Uint8Array(await pb.arrayBuffer())
+    // Document.swagger (field 1) comes first: tag 0x0a, length 3, "2.0".
+    expect([...bytes.subarray(0, 5)]).toEqual([0x0a, 3, ...Buffer.from("2.0")])
+    expect(Buffer.from(bytes).includes(Buffer.from("io.k8s.api.core.v1.ConfigMap"))).toBe(true)
   })
 })

@@ -108,7 +108,6 @@ export const Errors = {
       415,
       "UnsupportedMediaType",
       `the body of the request was in an unknown format - accepted media types include: ${accepted.join(", ")}`,
-      {},
     )
   },
   gone(message: string): ApiError {

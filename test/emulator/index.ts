@@ -1,60 +1,6 @@
 /**
- * A Kubernetes API server emulator for tests: an HTTP server speaking the
- * kube-apiserver protocol (JSON only) to `@kubernetes/client-node` and to
- * `kubectl`, started in-process with `startEmulator()` or standalone with
- * `bun run emulator [--port N] [--kubeconfig PATH]`.
- *
- * What it reproduces:
- * - discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`);
- *   `/openapi/v3` is a minimal index (enough for kubectl to let the server validate),
- *   `/openapi/v2` answers 404;
- * - built-in kinds: namespaces, configmaps, secrets, services, events (core v1 and
- *   events.k8s.io/v1, one stored object), pods, serviceaccounts, endpoints (stored only),
- *   apps/v1 deployments (+status, +scale) and replicasets, coordination.k8s.io/v1 leases,
- *   apiextensions.k8s.io/v1 CRDs, rbac.authorization.k8s.io/v1 roles, clusterroles,
- *   rolebindings, clusterrolebindings, networking.k8s.io/v1 networkpolicies;
- * - CRDs: creating one serves its resources (scope, served versions, status and scale
- *   subresources, printer columns, short names, categories) and sets Established/NamesAccepted;
- *   deleting one deletes its custom resources (honouring their finalizers), then stops serving;
- * - object semantics: uid, creationTimestamp, one global decimal resourceVersion, generation
- *   bumped on spec changes (custom resources: any change outside metadata and status when a
- *   status subresource exists), generateName, finalizers (deletionTimestamp, no new finalizers
- *   while deleting), ownerReferences with background garbage collection, namespace termination
- *   (403 for new content), preconditions, dry-run;
- * - PUT with resourceVersion checks (409 Conflict), PUT without it refused with 422 for custom
- *   resources and CRDs as the real server does; no-op writes change nothing and emit no event;
- * - merge patch and JSON patch exactly, strategic merge patch approximated (built-ins only, 415
- *   for custom resources as the real server answers), apply patch refused with 415;
- * - custom resources: prune → default → validate against the structural schema, 422 with causes;
- * - built-in defaulting and validation (Deployments, Services with clusterIP allocation,
- *   Secrets' stringData) through ./builtins.ts;
- * - lists with label/field selectors, limit/continue (410 when the token is too old),
- *   all-namespace lists; `meta.k8s.io/v1 Table` output for kubectl;
- * - watches from a resourceVersion (history) or from now (synthetic ADDED), bookmarks,
- *   timeoutSeconds, selector-aware ADDED/DELETED transitions, 410 Expired ERROR events;
- * - test hooks: request log, injected failures and latency, dropped/stalled watches,
- *   history compaction, refused connections, a Deployment status simulator.
- *
- * - authentication by bearer token and RBAC authorisation, when `auth` asks for them (off by
- *   default: every request is allowed), and authorization.k8s.io/v1 SelfSubjectAccessReview and
- *   SelfSubjectRulesReview always (see ./auth.ts);
- *
- * What it does not reproduce:
- * - admission webhooks; anonymous requests, client certificates, impersonation;
- * - server-side apply and managedFields; protobuf (always JSON); field validation
- *   (`fieldValidation` is ignored: unknown fields of built-ins are kept);
- * - foreground and orphan deletion propagation (every deletion is background);
- * - consistent snapshots for `continue` (later pages show the current state), list
- *   `resourceVersion` semantics other than the 410 for a too-old Exact match;
- * - CRD conversion webhooks, multiple storage versions, CEL validation rules, selectable fields;
- * - controllers other than the namespace, CRD, garbage collector and (optional) deployment
- *   status simulators: no pods, replicasets or endpoints are created;
- * - watch caches per resource: the event history is global across kinds, so
- *   `historySize` bounds all kinds together;
- * - protobuf request bodies: `kubectl create namespace|configmap|secret …` (the generator
- *   subcommands) send protobuf and get 415; `kubectl create -f` and `apply -f` send JSON and work;
- * - a watch response opens with one blank line (Bun sends headers with the first body bytes);
- *   watch decoders skip it as whitespace.
+ * A Kubernetes API server emulator: `startEmulator()` serves the kube-apiserver
+ * protocol in-process. What it reproduces and what it does not: ./README.md.
  */
 import { KubeConfig } from "@kubernetes/client-node"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -85,7 +31,7 @@ export interface EmulatorOptions {
   crds?: unknown[]
   /** workload simulator, default off */
   workloads?: { enabled?: boolean; delayMs?: number }
-  /** interval of BOOKMARK events on watches that allow them, default 1000 ms */
+  /** interval of BOOKMARK events on watches that allow them, default 60 000 ms (a real watch cache sends one about once a minute) */
   bookmarkIntervalMs?: number
   /**
    * Authentication (token → user) and, with enforceRbac, RBAC authorisation by the stored
@@ -150,7 +96,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const api = new Api(opts.historySize ?? 1000)
   const log = new RequestLog()
   const faults = new Faults()
-  const hub = new WatchHub(api.store, opts.bookmarkIntervalMs ?? 1000)
+  const hub = new WatchHub(api.store, opts.bookmarkIntervalMs ?? 60_000)
   api.hooks.onUnserve = (t) => hub.closeType(t)
   const workloads = new Workloads(api, opts.workloads)
 

@@ -156,6 +156,7 @@ export function builtinTypes(): ResourceType[] {
     builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
     builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false, { verbs: ["create"] }),
     builtin("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", false, { verbs: ["create"] }),
+    builtin("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", false, { verbs: ["create"] }),
     builtin("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, {
       shortNames: ["netpol"],
       generation: true,

@@ -8,6 +8,8 @@ import { Api, type Target } from "./api.ts"
 import { ApiError, Errors } from "./errors.ts"
 import type { Faults, RequestAttributes, RequestLog } from "./faults.ts"
 import type { ResourceType } from "./registry.ts"
+import { OpenApi } from "./openapi.ts"
+import { decodeKubernetesProtobuf, ProtobufError } from "./protobuf.ts"
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.ts"
 import { toTable } from "./tables.ts"
 import { translate, WatchHub, type WatchSpec } from "./watch.ts"
@@ -28,6 +30,12 @@ function json(body: unknown, status = 200, headers: Record<string, string> = {})
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } })
 }
 
+/** The request's warnings as `Warning: 299 - "…"` headers, as the real server sends them. */
+function withWarnings(res: Response, t: Target): Response {
+  for (const w of t.warnings ?? []) res.headers.append("Warning", `299 - ${JSON.stringify(w)}`)
+  return res
+}
+
 function errorResponse(e: ApiError): Response {
   return json(e.toStatus(), e.code, e.headers)
 }
@@ -43,6 +51,34 @@ function decodeContinue(token: string): { rv: number; start: string } {
     return { rv: t.rv, start: t.start }
   } catch {
     throw Errors.badRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+  }
+}
+
+/**
+ * A boolean query parameter as the real server reads it (runtime.Convert_Slice_string_To_bool):
+ * absent, `0` or `false` in any case is false; any other value, the empty one too, is true.
+ */
+export function queryBool(q: URLSearchParams, name: string): boolean {
+  const v = q.getAll(name)[0]
+  if (v === undefined) return false
+  return v !== "0" && v.toLowerCase() !== "false"
+}
+
+const PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+/**
+ * The request body as JSON text: a Kubernetes protobuf body (what kubectl's
+ * generator commands send) is decoded to the JSON object it stands for.
+ */
+function requestBody(req: Request, bytes: Uint8Array): string {
+  const ct = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase()
+  if (ct !== PROTOBUF || bytes.length === 0) return new TextDecoder().decode(bytes)
+  if (req.method !== "POST" && req.method !== "PUT" && req.method !== "DELETE") throw Errors.unsupportedMediaType(ct, ["application/json"])
+  try {
+    return JSON.stringify(decodeKubernetesProtobuf(bytes))
+  } catch (e) {
+    if (e instanceof ProtobufError) throw Errors.badRequest(`the body of the request could not be decoded as protobuf: ${e.message}`)
+    throw e
   }
 }
 
@@ -70,7 +106,11 @@ export class ApiServer {
     readonly log: RequestLog,
     readonly faults: Faults,
     private readonly port: () => number,
-  ) {}
+  ) {
+    this.openapi = new OpenApi(api.registry, SERVER_VERSION.gitVersion)
+  }
+
+  private readonly openapi: OpenApi
 
   async handle(req: Request): Promise<Response> {
     const url = new URL(req.url)
@@ -78,13 +118,13 @@ export class ApiServer {
     let user: string | undefined
     try {
       user = this.authenticate(req)?.username
-      const meta = this.nonResource(segs)
+      const meta = this.nonResource(segs, req.headers.get("accept") ?? "")
       if (meta) return meta
     } catch (e) {
       if (e instanceof ApiError) return errorResponse(e)
       throw e
     }
-    const body = req.method === "GET" || req.method === "HEAD" ? "" : await req.text()
+    const bytes = req.method === "GET" || req.method === "HEAD" ? new Uint8Array() : new Uint8Array(await req.arrayBuffer())
     const record = {
       verb: "",
       method: req.method,
@@ -92,7 +132,7 @@ export class ApiServer {
       group: "",
       resource: "",
       contentType: req.headers.get("content-type") ?? undefined,
-      bodySize: Buffer.byteLength(body),
+      bodySize: bytes.length,
       status: 0,
       at: Date.now(),
       ...(user !== undefined ? { user } : {}),
@@ -100,6 +140,7 @@ export class ApiServer {
     let res: Response
     try {
       const route = this.route(segs, req.method, url.searchParams)
+      const body = requestBody(req, bytes)
       const t = route.target
       record.verb = route.verb
       record.group = t.type.group
@@ -131,13 +172,21 @@ export class ApiServer {
   }
 
   /** Discovery, version and health endpoints (not logged). */
-  private nonResource(segs: string[]): Response | undefined {
+  private nonResource(segs: string[], accept: string): Response | undefined {
     const reg = this.api.registry
     const [a, b, c] = segs
     if (segs.length === 1 && a === "version") return json(SERVER_VERSION)
     if (segs.length === 1 && (a === "healthz" || a === "livez" || a === "readyz")) return new Response("ok", { headers: { "Content-Type": "text/plain" } })
     if (a === "openapi") {
-      if (b === "v3") return this.openapiV3(segs.slice(2))
+      if (b === "v3") {
+        const doc = this.openapi.v3(segs.slice(2))
+        if (!doc) throw Errors.pathNotFound()
+        return json(doc)
+      }
+      if (b === "v2" && segs.length === 2) {
+        if (!/protobuf/.test(accept)) return json(this.openapi.v2Document())
+        return new Response(this.openapi.v2Protobuf(), { headers: { "Content-Type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" } })
+      }
       throw Errors.pathNotFound()
     }
     if (a === "api") {
@@ -172,54 +221,6 @@ export class ApiServer {
     throw Errors.pathNotFound()
   }
 
-  /**
-   * A minimal OpenAPI v3: per group-version, the PATCH operations with their
-   * GroupVersionKind and the `fieldValidation` parameter, which is what
-   * kubectl looks for before it lets the server validate (it then needs no
-   * schemas). `/openapi/v2` is not served.
-   */
-  private openapiV3(rest: string[]): Response {
-    const reg = this.api.registry
-    const gvs: { path: string; group: string; version: string }[] = [{ path: "api/v1", group: "", version: "v1" }]
-    for (const g of reg.groups()) for (const v of g.versions) gvs.push({ path: `apis/${g.name}/${v}`, group: g.name, version: v })
-    const doc = (gv: { group: string; version: string }) => {
-      const paths: Record<string, unknown> = {}
-      const prefix = gv.group ? `/apis/${gv.group}/${gv.version}` : `/api/${gv.version}`
-      for (const t of reg.all()) {
-        if (t.group !== gv.group || !t.versions.includes(gv.version)) continue
-        const p = t.namespaced ? `${prefix}/namespaces/{namespace}/${t.resource}/{name}` : `${prefix}/${t.resource}/{name}`
-        paths[p] = {
-          patch: {
-            operationId: `patch${t.kind}`,
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": { group: gv.group, version: gv.version, kind: t.kind },
-            parameters: [
-              { name: "dryRun", in: "query", schema: { type: "string", uniqueItems: true } },
-              { name: "fieldManager", in: "query", schema: { type: "string", uniqueItems: true } },
-              { name: "fieldValidation", in: "query", schema: { type: "string", uniqueItems: true } },
-            ],
-            responses: {},
-          },
-        }
-      }
-      return { openapi: "3.0.0", info: { title: "Kubernetes", version: SERVER_VERSION.gitVersion }, paths, components: { schemas: {} } }
-    }
-    const hash = (gv: { group: string; version: string }) => {
-      const s = JSON.stringify(doc(gv))
-      let h = 2166136261
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0
-      return h.toString(16).toUpperCase().padStart(8, "0")
-    }
-    if (rest.length === 0) {
-      const paths: Record<string, unknown> = {}
-      for (const gv of gvs) paths[gv.path] = { serverRelativeURL: `/openapi/v3/${gv.path}?hash=${hash(gv)}` }
-      return json({ paths })
-    }
-    const gv = gvs.find((x) => x.path === rest.join("/"))
-    if (!gv) throw Errors.pathNotFound()
-    return json(doc(gv))
-  }
-
   private route(segs: string[], method: string, q: URLSearchParams): Route {
     let group: string
     let version: string
@@ -233,7 +234,7 @@ export class ApiServer {
       version = segs[2]!
       rest = segs.slice(3)
     }
-    let watch = q.get("watch") === "true" || q.get("watch") === "1"
+    let watch = queryBool(q, "watch")
     if (rest[0] === "watch") {
       watch = true
       rest = rest.slice(1)
@@ -261,7 +262,11 @@ export class ApiServer {
       if (!ok) throw Errors.pathNotFound()
     }
     const dryRun = q.getAll("dryRun").includes("All")
-    const target: Target = { type, version, namespace, name, subresource, dryRun }
+    const fieldValidation = q.get("fieldValidation") ?? undefined
+    if (fieldValidation !== undefined && !["Strict", "Warn", "Ignore"].includes(fieldValidation)) {
+      throw Errors.badRequest(`fieldValidation must be one of "Ignore", "Strict", "Warn" (got ${JSON.stringify(fieldValidation)})`)
+    }
+    const target: Target = { type, version, namespace, name, subresource, dryRun, fieldValidation, warnings: [] }
     const collection = name === undefined
     let verb: string
     if (watch) {
@@ -330,20 +335,20 @@ export class ApiServer {
       case "list":
         return this.list(t, req, q)
       case "watch":
-        return this.watch(t, q, req.signal, route.watchName)
+        return this.watch(t, q, req, route.watchName)
       case "create": {
         const ct = (req.headers.get("content-type") ?? "application/json").split(";")[0]!.trim()
-        if (ct !== "application/json" && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json"])
+        if (ct !== "application/json" && ct !== PROTOBUF && ct !== "") throw Errors.unsupportedMediaType(ct, ["application/json", PROTOBUF])
         const created = api.create(t, this.parseBody(body))
         route.createdName = created?.metadata?.name
-        return json(created, 201)
+        return withWarnings(json(created, 201), t)
       }
       case "update": {
         const r = api.update(t, this.parseBody(body))
-        return json(r.obj, r.created ? 201 : 200)
+        return withWarnings(json(r.obj, r.created ? 201 : 200), t)
       }
       case "patch":
-        return json(api.patch(t, req.headers.get("content-type") ?? "", body))
+        return withWarnings(json(api.patch(t, req.headers.get("content-type") ?? "", body)), t)
       case "delete": {
         const options: any = (this.parseBody(body) as any) ?? {}
         const { obj, deleted } = api.delete(t, options)
@@ -438,20 +443,31 @@ export class ApiServer {
     return json({ kind: t.type.listKind, apiVersion: api.apiVersion(t.type, t.version), metadata, items })
   }
 
-  private watch(t: Target, q: URLSearchParams, signal: AbortSignal, name?: string): Response {
+  private watch(t: Target, q: URLSearchParams, req: Request, name?: string): Response {
     const api = this.api
     const store = api.store
     const sel = this.selectors(t, q)
     const matches = name === undefined ? sel : (o: any) => o.metadata?.name === name && sel(o)
-    const render = (o: any) => api.toExternal(t.type, t.version, o)
+    // kubectl get -w asks for Tables: one row per event, the column definitions only on the first, as the real server sends.
+    const asTable = this.wantsTable(req)
+    let headers = true
+    const render = (o: any) => {
+      const ext = api.toExternal(t.type, t.version, o)
+      if (!asTable) return ext
+      const table = toTable(t.type, t.version, [ext], { resourceVersion: ext.metadata?.resourceVersion }, q.get("includeObject"))
+      if (!headers) table.columnDefinitions = null
+      headers = false
+      return table
+    }
     const spec: WatchSpec = {
       gr: api.gr(t.type),
       type: t.type,
+      apiVersion: api.apiVersion(t.type, t.version),
       namespace: t.namespace,
       matches,
       render,
       initial: [],
-      bookmarks: q.get("allowWatchBookmarks") === "true",
+      bookmarks: queryBool(q, "allowWatchBookmarks"),
     }
     const timeout = q.get("timeoutSeconds")
     if (timeout !== null && Number(timeout) > 0) spec.timeoutMs = Number(timeout) * 1000
@@ -473,6 +489,6 @@ export class ApiServer {
         if (out) spec.initial.push(out)
       }
     }
-    return this.hub.open(spec, signal)
+    return this.hub.open(spec, req.signal)
   }
 }

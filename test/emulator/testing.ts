@@ -78,15 +78,24 @@ export function widget(name: string, spec: Record<string, unknown> = { size: "sm
   return { apiVersion: "example.com/v1", kind: "Widget", metadata: { name, ...extra }, spec }
 }
 
-/** Raw HTTP against the emulator (for what client-node hides). */
+/** A server raw HTTP reaches: the emulator's URL, or an HTTPS server with the client certificate and CA to use. */
+export interface HttpTarget {
+  readonly url: string
+  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string }
+}
+
+/** Raw HTTP against the emulator, or against a target with TLS (for what client-node hides). */
 export async function http(
-  base: string,
+  base: string | HttpTarget,
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
-  const init: RequestInit = { method, headers: { Accept: "application/json", ...headers } }
+  const target = typeof base === "string" ? { url: base } : base
+  base = target.url
+  const init: RequestInit & { tls?: HttpTarget["tls"] } = { method, headers: { Accept: "application/json", ...headers } }
+  if (target.tls) init.tls = target.tls
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body)
     ;(init.headers as Record<string, string>)["Content-Type"] ??= "application/json"
@@ -104,7 +113,7 @@ export async function http(
 
 /** Reads a watch stream's events until `until` says stop (or the stream ends). */
 export async function readWatch(
-  base: string,
+  base: string | HttpTarget,
   path: string,
   until: (events: any[]) => boolean,
   opts: { timeoutMs?: number; onOpen?: () => unknown } = {},
@@ -114,7 +123,8 @@ export async function readWatch(
   const events: any[] = []
   let ended = false
   try {
-    const res = await fetch(base + path, { signal: ctrl.signal })
+    const target = typeof base === "string" ? { url: base } : base
+    const res = await fetch(target.url + path, { signal: ctrl.signal, ...(target.tls ? { tls: target.tls } : {}) } as RequestInit)
     const reader = res.body!.getReader()
     const dec = new TextDecoder()
     let buf = ""

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import * as k8s from "@kubernetes/client-node"
 import { startEmulator, type Emulator } from "./index.ts"
-import { apiError, readWatch, waitFor } from "./testing.ts"
+import { apiError, http, readWatch, waitFor } from "./testing.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
 setDefaultTimeout(60_000)
@@ -128,6 +128,21 @@ describe("watches", () => {
     const text = await noBookmarks.text()
     expect(text).toContain('"ADDED"')
     expect(text).not.toContain("BOOKMARK")
+  })
+
+  test("watch=True (Python's client), watch=yes and an empty watch= are watches; watch=False and watch=0 are lists", async () => {
+    for (const v of ["True", "yes", ""]) {
+      const { events } = await readWatch(api.url, `/api/v1/namespaces/l2/configmaps?watch=${v}`, (e) => e.length >= 1)
+      expect(events[0]).toMatchObject({ type: "ADDED", object: { metadata: { name: "e" } } })
+    }
+    for (const v of ["False", "0"]) {
+      const r = await http(api.url, "GET", `/api/v1/namespaces/l2/configmaps?watch=${v}`)
+      expect(r.body).toMatchObject({ kind: "ConfigMapList", items: [{ metadata: { name: "e" } }] })
+    }
+    const { events } = await readWatch(api.url, "/api/v1/namespaces/l2/configmaps?watch=1&allowWatchBookmarks=True&resourceVersion=0", (e) =>
+      e.some((x) => x.type === "BOOKMARK"),
+    )
+    expect(events.at(-1).type).toBe("BOOKMARK")
   })
 
   test("timeoutSeconds ends the stream cleanly", async () => {

@@ -14,6 +14,8 @@ export interface WatchSpec {
   /** Object name from a metadata.name field selector or a single-object path. */
   matches(obj: any): boolean
   render(obj: any): any
+  /** The apiVersion of the watched kind as requested (bookmarks carry it). */
+  apiVersion: string
   /** Events to send first (history replay or synthetic ADDED). */
   initial: { type: string; object: any }[]
   bookmarks: boolean
@@ -60,7 +62,7 @@ class Watcher {
   bookmark(): void {
     this.send({
       type: "BOOKMARK",
-      object: { kind: this.spec.type.kind, apiVersion: this.spec.render({ metadata: {} }).apiVersion, metadata: { resourceVersion: this.lastRv } },
+      object: { kind: this.spec.type.kind, apiVersion: this.spec.apiVersion, metadata: { resourceVersion: this.lastRv } },
     })
   }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { make, type KubeClientService } from "../../src/kube/client.ts"
 import { CustomResourceDefinitions, Secrets } from "../../src/kube/resources.ts"
-import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { loadYaml, projectCrdPath } from "../support/operator.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).

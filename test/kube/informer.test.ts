@@ -3,7 +3,7 @@ import { Duration, Effect, Exit, Scope } from "effect"
 import { make, type KubeObject } from "../../src/kube/client.ts"
 import { makeInformer, type ChangeType, type Informer } from "../../src/kube/informer.ts"
 import { ConfigMaps } from "../../src/kube/resources.ts"
-import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { waitFor } from "../support/wait.ts"
 import { layerFromConfig } from "../../src/kube/client.ts"
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { Duration, Effect, Exit, Fiber, Scope } from "effect"
 import { layerFromConfig } from "../../src/kube/client.ts"
 import { acquireLeadership, type Leadership } from "../../src/kube/leader.ts"
-import { startEmulator, type Emulator } from "../emulator/index.ts"
+import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { waitFor } from "../support/wait.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).

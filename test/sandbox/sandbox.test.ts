@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as k8s from "@kubernetes/client-node"
+import { waitFor } from "../support/wait.ts"
 import { spawnSandbox, type SandboxProcess } from "../../scripts/sandbox/process.ts"
 import { createTestDatabase, testWithRealPostgres } from "../support/postgres.ts"
 
@@ -91,6 +92,18 @@ describe("bun run sandbox", () => {
     await sandbox.waitForLine((l) => l === aliceLogin, { timeoutMs: 10_000, what: "alice's Guacamole login" })
     expect(sandbox.lines.some((l) => /password/i.test(l))).toBe(false)
 
+    // bob's example is applied with replicas: 1 once the operator runs: that start is counted first.
+    const metricsUrl = sandbox.lines.map((l) => /operator health\/metrics\s+\S+\s+(\S+\/metrics)/.exec(l)?.[1]).find(Boolean)!
+    const starts = async () => {
+      const body = await (await fetch(metricsUrl)).text()
+      const value = (suffix: string) => Number(new RegExp(`^awms_browser_start_seconds_${suffix} (\\S+)$`, "m").exec(body)?.[1])
+      return { count: value("count"), sum: value("sum") }
+    }
+    const startsBefore = await waitFor(async () => {
+      const s = await starts()
+      return s.count === 1 && s
+    }, { timeoutMs: 10_000, message: "bob's start to be counted" })
+
     // Keycloak's sign-in: a JSON patch of spec.replicas; the live output shows the browser becoming ready.
     const from = sandbox.lines.length
     await custom.patchNamespacedCustomObject(
@@ -109,6 +122,12 @@ describe("bun run sandbox", () => {
       timeoutMs: 15_000,
       what: "ws1-alice's browser ready",
     })
+    // The wait from sign-in to the ready browser is in the operator's start histogram.
+    await waitFor(async () => (await starts()).count === startsBefore.count + 1, {
+      timeoutMs: 10_000,
+      message: "awms_browser_start_seconds to count the sign-in",
+    })
+    expect((await starts()).sum).toBeGreaterThan(startsBefore.sum)
 
     const ports = portsOf(sandbox.lines, kc.getCurrentCluster()!.server)
     sandbox.kill("SIGTERM")

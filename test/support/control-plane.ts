@@ -181,7 +181,23 @@ const kubeconfigYaml = (url: string, caPem: string, user: Record<string, unknown
     "current-context": "control-plane",
   })
 
+/**
+ * Starts a control plane. Its ports are picked free just before each server
+ * binds them, so another process on the machine can take one in between: a
+ * start that fails because a port was taken is tried again with new ports.
+ */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options)
+    } catch (error) {
+      const portTaken = error instanceof Error && /address already in use/i.test(error.message)
+      if (!portTaken || attempt >= 3) throw error
+    }
+  }
+}
+
+async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const bin = (t: Tool) => {
     const path = findTool(t)
     if (!path) throw new Error(controlPlaneSkipReason)
@@ -253,15 +269,23 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
     const admin = makeKubeClient(kubeConfig())
 
-    await waitFor(
-      async () => {
-        if (apiserver.child.exitCode !== null) throw new Error(`kube-apiserver exited:\n${tail(dir, "kube-apiserver")}`)
-        if (etcd.child.exitCode !== null) throw new Error(`etcd exited:\n${tail(dir, "etcd")}`)
-        await Effect.runPromise(admin.request({ method: "GET", path: "/readyz" }))
-        return true
-      },
-      { timeoutMs: 90_000, intervalMs: 200, message: "kube-apiserver to be ready" },
-    )
+    // Ready, or one of the two servers exited (a taken port, a bad flag): then fail at once with its log.
+    const exited = (p: Process) => {
+      const failed = p.exited.then(() => Promise.reject(new Error(`${p.name} exited:\n${tail(dir, p.name)}`)))
+      failed.catch(() => {}) // they exit at stop() too, long after the race is decided
+      return failed
+    }
+    await Promise.race([
+      waitFor(
+        async () => {
+          await Effect.runPromise(admin.request({ method: "GET", path: "/readyz" }))
+          return true
+        },
+        { timeoutMs: 90_000, intervalMs: 200, message: "kube-apiserver to be ready" },
+      ),
+      exited(apiserver),
+      exited(etcd),
+    ])
     const version = ((await Effect.runPromise(admin.request({ method: "GET", path: "/version" }))) as { gitVersion: string })
       .gitVersion
 

@@ -10,11 +10,12 @@ import { resolve } from "node:path"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { type Clock, Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import YAML from "yaml"
-import { OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import { defaultIdleSettings, OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import { defaultBrowserPod } from "../../src/domain/browser-pod.ts"
 import type { KubeClientService, KubeObject } from "../../src/kube/client.ts"
 import { Bindings } from "../../src/kube/resources.ts"
 import { runOperator, type OperatorHandle, type OperatorOptions } from "../../src/operator.ts"
-import type { Emulator, EmulatorOptions } from "../emulator/index.ts"
+import type { Emulator, EmulatorOptions } from "@awms/kube-emulator"
 import { createTestDatabase, repoRoot, type TestDatabase } from "./postgres.ts"
 import { startServer, type ServerKind, type TestServer, type Write } from "./servers.ts"
 import { isSettledOn } from "./settled.ts"
@@ -58,7 +59,10 @@ export interface Harness {
   readonly kc: KubeConfig
   /** A client for the test's own reads and writes (not the operator's). */
   readonly kube: KubeClientService
+  /** The operator's configuration (the next start's, after `reconfigure`). */
   readonly config: OperatorConfig
+  /** Changes settings for the next `startOperator` (as an operator redeployed with new environment variables). */
+  reconfigure(overrides: Partial<OperatorConfig>): void
   operator(): OperatorHandle
   startOperator(options?: OperatorOptions): Promise<OperatorHandle>
   stopOperator(): Promise<void>
@@ -78,7 +82,9 @@ export const testConfig = (db: TestDatabase, overrides: Partial<OperatorConfig> 
     imageName: "browser:test",
     browserUrl: "https://jupyter.test",
     operatorName: OPERATOR_NAME,
+    pod: defaultBrowserPod,
   },
+  idle: defaultIdleSettings,
   watchNamespaces: [],
   logLevel: "error",
   logFormat: "json",
@@ -118,7 +124,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const db = await createTestDatabase()
   const kc = server.kubeConfig()
   const kube = server.admin
-  const config = testConfig(db, options.config)
+  let config = testConfig(db, options.config)
   let scope: Scope.CloseableScope | undefined
   let handle: OperatorHandle | undefined
 
@@ -152,7 +158,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     db,
     kc,
     kube,
-    config,
+    get config() {
+      return config
+    },
+    reconfigure: (overrides) => {
+      config = { ...config, ...overrides }
+    },
     operator: () => {
       if (!handle) throw new Error("the operator is not running")
       return handle

@@ -5,7 +5,7 @@
  * resourceVersions. Shared by the tests and the sandbox.
  */
 import type { Controller } from "../../src/controller/controller.ts"
-import type { Emulator } from "../emulator/index.ts"
+import type { Emulator } from "@awms/kube-emulator"
 
 type Informer = Controller["informers"][number]
 
