@@ -57,6 +57,8 @@ export interface OperatorConfig {
   /** Port of the health and metrics endpoints; 0 = an ephemeral port. */
   readonly httpPort: number
   readonly resyncInterval: Duration.Duration
+  /** How often the operator's own Guacamole rows are verified. */
+  readonly verifyInterval: Duration.Duration
   /** Server-side timeout of each watch request. */
   readonly watchTimeoutSeconds: number
   /** A watch that sends nothing for this long (not even a bookmark) is restarted. */
@@ -100,6 +102,18 @@ export const settingsTable: ReadonlyArray<SettingDoc> = [
       "verified). Azure's managed PostgreSQL requires TLS."
   },
   { name: "DB_POOL_MAX", default: "4", meaning: "Most database connections the operator holds open (1-100)." },
+  {
+    name: "DB_LOCK_TIMEOUT",
+    default: "5 seconds",
+    meaning:
+      "How long a database write waits for a lock another session holds before it gives up and is retried with " +
+      "backoff (PostgreSQL's `lock_timeout`, a duration): a locked row stalls one binding, never the operator."
+  },
+  {
+    name: "DB_STATEMENT_TIMEOUT",
+    default: "15 seconds",
+    meaning: "Longest a database statement may run before it is cancelled and retried (PostgreSQL's `statement_timeout`, a duration)."
+  },
   { name: "IMAGE_NAME", default: REQUIRED, meaning: "Image of the browser container (Firefox in a VNC server)." },
   {
     name: "BROWSER_URL",
@@ -197,6 +211,13 @@ export const settingsTable: ReadonlyArray<SettingDoc> = [
     name: "RESYNC_INTERVAL",
     default: "10 minutes",
     meaning: 'How often every binding is reconciled even without a change (a duration: "10 minutes", "600s", "1h30m").'
+  },
+  {
+    name: "VERIFY_INTERVAL",
+    default: "1 minute",
+    meaning:
+      "How often the operator reads back its own Guacamole rows and puts right any that were changed behind its back " +
+      "(a redirected `hostname`, say): tampering lasts at most this long plus one reconcile (a duration)."
   },
   {
     name: "WATCH_TIMEOUT_SECONDS",
@@ -337,6 +358,8 @@ export const parseDuration = (raw: string): Either.Either<Duration.Duration, str
 // ---------------------------------------------------------------------------
 // The configuration
 
+const toMillis = (d: Duration.Duration): number => Math.max(1, Math.round(Duration.toMillis(d)))
+
 const dbPassword: Config.Config<Redacted.Redacted<string>> = Config.mapOrFail(
   Config.redacted("DB_PASS"),
   // Not trimmed: a password is taken exactly as given. Only the empty string counts as not set.
@@ -350,7 +373,12 @@ const db: Config.Config<DbSettings> = Config.all({
   username: text("DB_USER"),
   password: dbPassword,
   sslmode: Config.withDefault(parsed("DB_SSLMODE", oneOf<SslMode>(sslModes)), "prefer" as SslMode),
-  maxConnections: Config.withDefault(parsed("DB_POOL_MAX", integerIn(1, 100)), 4)
+  maxConnections: Config.withDefault(parsed("DB_POOL_MAX", integerIn(1, 100)), 4),
+  lockTimeoutMs: Config.map(Config.withDefault(parsed("DB_LOCK_TIMEOUT", parseDuration), Duration.seconds(5)), toMillis),
+  statementTimeoutMs: Config.map(
+    Config.withDefault(parsed("DB_STATEMENT_TIMEOUT", parseDuration), Duration.seconds(15)),
+    toMillis
+  )
 })
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
@@ -432,6 +460,7 @@ export const operatorConfig: Config.Config<OperatorConfig> = Config.all({
   concurrency: Config.withDefault(parsed("MAX_CONCURRENT_RECONCILES", integerIn(1, 256)), 8),
   httpPort: Config.withDefault(parsed("HTTP_PORT", integerIn(0, 65535)), 8080),
   resyncInterval: Config.withDefault(parsed("RESYNC_INTERVAL", parseDuration), Duration.minutes(10)),
+  verifyInterval: Config.withDefault(parsed("VERIFY_INTERVAL", parseDuration), Duration.minutes(1)),
   watchTimeoutSeconds: Config.withDefault(parsed("WATCH_TIMEOUT_SECONDS", integerIn(1, 86400)), 60),
   watchIdleTimeout: Config.withDefault(parsed("WATCH_IDLE_TIMEOUT", parseDuration), Duration.seconds(90)),
   leaderElection: Config.withDefault(parsed("LEADER_ELECTION", bool), false),

@@ -6,7 +6,7 @@
  */
 import { hostname } from "node:os"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Layer, type Scope } from "effect"
+import { Duration, Effect, Layer, type Scope } from "effect"
 import { OPERATOR_NAME, type OperatorConfig } from "./config.ts"
 import { startController, type Controller, type ControllerOptions } from "./controller/controller.ts"
 import { makeInstallationHealth } from "./controller/faults.ts"
@@ -17,6 +17,9 @@ import * as KubeClientModule from "./kube/client.ts"
 import { acquireLeadership, defaultTimings } from "./kube/leader.ts"
 
 export { OPERATOR_NAME }
+
+/** /readyz waits at most this long for the database (kubelet's default probe timeout is 1 second). */
+export const READINESS_PING_TIMEOUT = Duration.millis(800)
 
 export interface OperatorHandle {
   readonly controller: Controller
@@ -53,7 +56,11 @@ export const runOperator = (
         const problem = installation.current()
         if (problem !== undefined) return problem
         if (!controller?.ready()) return "caches are still being filled"
-        const ping = await Effect.runPromise(Effect.either(db.ping))
+        // Bounded: with every pool connection waiting on a lock, the probe still answers.
+        const ping = await Effect.runPromise(
+          Effect.either(db.ping).pipe(Effect.timeoutTo({ duration: READINESS_PING_TIMEOUT, onTimeout: () => "timeout" as const, onSuccess: (r) => r })),
+        )
+        if (ping === "timeout") return `the Guacamole database does not answer within ${Duration.format(READINESS_PING_TIMEOUT)}`
         return ping._tag === "Left" ? `the Guacamole database does not answer: ${ping.left.message}` : undefined
       },
     })
@@ -76,6 +83,7 @@ export const runOperator = (
         watchNamespaces: config.watchNamespaces,
         concurrency: config.concurrency,
         resyncInterval: config.resyncInterval,
+        verifyInterval: config.verifyInterval,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         watchIdleTimeout: config.watchIdleTimeout,
         idle: config.idle,

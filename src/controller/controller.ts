@@ -11,7 +11,7 @@ import { randomFillSync } from "node:crypto"
 import { Clock, Duration, Effect, Either, Fiber, Option, Schedule, type Scope } from "effect"
 import { bindingKey, decodeBinding } from "../domain/binding.ts"
 import { bindingKeyOf, DEPLOYMENT_NAME_LABEL, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
-import { deploymentNameFor } from "../domain/naming.ts"
+import { deploymentNameFor, entityNameFor } from "../domain/naming.ts"
 import { GuacamoleDb } from "../guacamole/db.ts"
 import { KubeClient, type KubeObject } from "../kube/client.ts"
 import { makeInformer, type Informer } from "../kube/informer.ts"
@@ -35,6 +35,8 @@ export interface ControllerSettings {
   readonly resyncInterval: Duration.Duration
   readonly watchTimeoutSeconds: number
   readonly watchIdleTimeout: Duration.Duration
+  /** How often the operator's own Guacamole rows are read back and put right (tampering is repaired within it). */
+  readonly verifyInterval?: Duration.Duration
   /** Names this replica in Events (the pod name in a cluster). */
   readonly instance: string
   /** Stopping idle browsers; absent or without a timeout and maximum age: off. */
@@ -98,8 +100,32 @@ export const startController = (
     let serving = false
     const wantedReplicas = (o: KubeObject | undefined) => Number(o?.spec?.replicas ?? 0)
 
+
+    // identity (`<workspace>@<username>`) → keys of the bindings that ask for it, so that a
+    // binding refused because another holds its identity is queued the moment the holder lets go.
+    const wanting = new Map<string, Set<string>>()
+    const identityOf = (binding: KubeObject): string | undefined => {
+      const decoded = decodeBinding(binding)
+      return Either.isRight(decoded) ? entityNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
+    }
+    const indexIdentity = (key: string, identity: string | undefined, present: boolean) => {
+      if (identity === undefined) return
+      const keys = wanting.get(identity) ?? new Set<string>()
+      if (present) keys.add(key)
+      else keys.delete(key)
+      if (keys.size === 0) wanting.delete(identity)
+      else wanting.set(identity, keys)
+    }
+    const wakeWaiters = (identities: ReadonlyArray<string>, except: string) => {
+      for (const identity of identities) {
+        for (const waiting of wanting.get(identity) ?? []) if (waiting !== except) queue.add(waiting)
+      }
+    }
+
     const onBinding = (type: string, object: KubeObject, previous: KubeObject | undefined) => {
       const key = bindingKey(object)
+      if (previous) indexIdentity(key, identityOf(previous), false)
+      indexIdentity(key, identityOf(object), type !== "DELETED")
       if (type === "DELETED" || wantedReplicas(object) <= 0) browser.scaleDownSeen(key)
       else if (serving && wantedReplicas(previous) <= 0) browser.scaleUpSeen(key)
       const name = deploymentNameOf(object)
@@ -203,6 +229,7 @@ export const startController = (
           // Only a reconcile that reached the database and the API server says the installation works again.
           if (outcome.result !== "skipped" && outcome.result !== "invalid") health.clear()
           if (outcome.requeueAfter) queue.addAfter(key, outcome.requeueAfter)
+          if (outcome.released && outcome.released.length > 0) wakeWaiters(outcome.released, key)
           metrics.reconcileTotal.inc({ controller: CONTROLLER, result: outcome.requeueAfter ? "requeue_after" : "success" })
           metrics.kubeWrites.inc({ controller: CONTROLLER }, outcome.writes)
           yield* Effect.logInfo("reconciled").pipe(
@@ -307,6 +334,17 @@ export const startController = (
         Effect.repeat(Schedule.forever),
       ),
     )
+    // The verification: every binding's Guacamole rows are read again (one read each when
+    // they are right; the Kubernetes side is compared with the caches and writes nothing),
+    // so a row changed behind the operator's back is put right within one interval.
+    if (settings.verifyInterval) {
+      yield* Effect.forkScoped(
+        Effect.sleep(settings.verifyInterval).pipe(
+          Effect.zipRight(Effect.sync(resync)),
+          Effect.repeat(Schedule.forever),
+        ),
+      )
+    }
 
     // Keep the gauges current, and count watch restarts from the informers' statistics.
     const seenRestarts = new Map<Informer, { idle: number; gone: number; error: number }>()

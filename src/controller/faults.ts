@@ -68,6 +68,7 @@ export const classifyFailure = (error: Failure): Fault => {
         message,
       }
     case "GuacamoleConflictError":
+    case "GuacamoleHeldError":
       return { kind: "binding", reason: EventReason.Conflict, message }
     case "GuacamoleUnavailable":
       return { kind: "transient", message }

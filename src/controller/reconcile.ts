@@ -21,10 +21,8 @@ import {
   desiredSecret,
   desiredService,
   generateVncPassword,
-  USERNAME_ANNOTATION,
   VNC_PORT,
   vncPasswordOf,
-  WORKSPACE_ANNOTATION,
   type WorkloadSettings,
 } from "../domain/desired.ts"
 import { mergePatchFor, withoutTypeMeta } from "../domain/diff.ts"
@@ -81,6 +79,8 @@ export interface Outcome {
   readonly result: ReconcileResult
   readonly writes: number
   readonly requeueAfter?: Duration.Duration
+  /** Identities (`<workspace>@<username>`) this binding gave up: bindings waiting for them may now take them. */
+  readonly released?: ReadonlyArray<string>
 }
 
 /** A binding that cannot be provisioned as it stands (the user must change something). */
@@ -143,28 +143,27 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       return owned
     }
 
-    const cleanup = (who: { workspace: string; username: string } | undefined, deploymentName: string | undefined) =>
+    /** Revokes whatever Guacamole access this binding holds (except `keep`); returns the identities released. */
+    const revokeHeld = (keep?: { workspace: string; username: string }, on?: KubeObject) =>
       Effect.gen(function* () {
-        const owned = ownedObjects(deploymentName)
-        const deployment = owned.find((o) => o.rt === Deployments)?.object
-        const annotations = deployment?.metadata.annotations ?? {}
-        const identity =
-          who ??
-          (annotations[WORKSPACE_ANNOTATION] && annotations[USERNAME_ANNOTATION]
-            ? { workspace: annotations[WORKSPACE_ANNOTATION], username: annotations[USERNAME_ANNOTATION] }
-            : undefined)
-        const done: string[] = []
-        // Access goes first: once the rows are gone nobody can open the browser.
-        if (identity) {
-          const changes = yield* env.db.revoke({
-            ...identity,
-            entityName: entityNameFor(identity.workspace, identity.username),
-          })
-          done.push(...changes)
+        const { changes, released } = yield* env.db.revoke({
+          holder: { namespace: bindingNamespace, name: bindingName },
+          ...(keep ? { keep } : {}),
+        })
+        if (changes.length > 0) {
+          yield* Effect.logDebug(`revoked Guacamole access: ${changes.join("; ")}`)
+          if (on) yield* env.events.record(on, "Normal", EventReason.Revoked, changes.join("; "))
         }
+        return released
+      })
+
+    const cleanup = (deploymentName: string | undefined, on?: KubeObject) =>
+      Effect.gen(function* () {
+        // Access goes first: once the rows are gone nobody can open the browser.
+        const released = yield* revokeHeld(undefined, on)
         env.applied.delete(key)
         env.browser?.forget(key)
-        for (const { rt, informer, object } of owned) {
+        for (const { rt, informer, object } of ownedObjects(deploymentName)) {
           yield* counted(
             ignoreNotFound(
               env.kube.delete(rt, object.metadata.namespace, object.metadata.name, {
@@ -173,17 +172,15 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
             ),
           )
           informer.forget(object.metadata.namespace, object.metadata.name)
-          done.push(`delete ${object.kind ?? rt.kind} ${object.metadata.namespace}/${object.metadata.name}`)
         }
-        return done
+        return released
       })
 
     if (!raw) {
       if (!env.watches(bindingNamespace)) return { result: "skipped", writes: 0 } satisfies Outcome
-      const owned = ownedObjects(undefined)
-      if (owned.length === 0) return { result: "skipped", writes: 0 } satisfies Outcome
-      yield* cleanup(undefined, undefined)
-      return { result: "cleaned-up", writes: counter.writes } satisfies Outcome
+      // Rows and objects of a binding gone without its finalizer running (removed by hand, say).
+      const released = yield* cleanup(undefined)
+      return { result: released.length > 0 || counter.writes > 0 ? "cleaned-up" : "skipped", writes: counter.writes, released } satisfies Outcome
     }
 
     const decoded = decodeBinding(raw)
@@ -199,11 +196,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       const finalizers = raw.metadata.finalizers ?? []
       const index = finalizers.indexOf(FINALIZER)
       if (index < 0 || env.applied.get(key) === releasedMark(raw)) return { result: "deleted", writes: 0 } satisfies Outcome
-      const who = Either.isRight(decoded)
-        ? { workspace: decoded.right.spec.workspace, username: decoded.right.spec.username }
-        : undefined
-      const done = yield* cleanup(who, knownDeploymentName)
-      if (done.length > 0) yield* env.events.record(raw, "Normal", EventReason.Revoked, done.join("; "))
+      const released = yield* cleanup(knownDeploymentName, raw)
       yield* counted(
         ignoreNotFound(
           env.kube.patch(
@@ -218,7 +211,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       // deletions of its children queue it again: remember that this one is released.
       env.applied.set(key, releasedMark(raw))
       yield* Effect.logDebug("released the binding: its Guacamole access and browser objects are gone")
-      return { result: "deleted", writes: counter.writes } satisfies Outcome
+      return { result: "deleted", writes: counter.writes, released } satisfies Outcome
     }
 
     const writeStatus = (statusText: StatusText, fields: StatusFieldsUpdate) =>
@@ -231,26 +224,24 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         yield* env.events.record(raw, "Warning", EventReason.InvalidSpec, message)
         yield* writeStatus("ERROR", { message })
       }
-      // Fail closed: a browser whose binding cannot be read is not left running.
+      // Fail closed: a browser whose binding cannot be read is not left running,
+      // and a binding changed into something invalid keeps no access from what it was.
       yield* stopOwnedBrowser(env, ownedObjects(knownDeploymentName), counted)
-      return { result: "invalid", writes: counter.writes } satisfies Outcome
+      const released = (raw.metadata.finalizers ?? []).includes(FINALIZER) ? yield* revokeHeld(undefined, raw) : []
+      return { result: "invalid", writes: counter.writes, released } satisfies Outcome
     }
     const binding = decoded.right
     const deploymentName = knownDeploymentName!
 
-    // One browser per workspace and user: a second binding of the same pair must not take over the first's.
+    // The browser objects this binding would use must not be another live binding's
+    // (asked of the API server, not the cache: the cache may not have seen it yet).
     const existingDeployment = env.deployments.get(ns, deploymentName)
-    const holder = existingDeployment && bindingKeyOf(existingDeployment)
-    if (holder !== undefined && holder !== key) {
-      const [holderNamespace, holderName] = splitKey(holder)
-      if (env.bindings.get(holderNamespace, holderName)) {
-        return yield* Effect.fail(
-          new BindingProblem(
-            "AlreadyBound",
-            `workspace "${binding.spec.workspace}" is already bound to user "${binding.spec.username}" by binding ${holder}`,
-          ),
-        )
-      }
+    for (const object of [
+      existingDeployment,
+      env.services.get(ns, serviceNameFor(deploymentName)),
+      env.secrets.get(ns, secretNameFor(deploymentName)),
+    ]) {
+      if (object) yield* refuseIfHeldByAnother(env, key, binding, object)
     }
 
     // ---- finalizer ---------------------------------------------------------------------
@@ -267,31 +258,15 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     const expired = isExpired(binding.spec.expires, now)
     const replicas = expired ? 0 : yield* heldReplicas(env, current, binding.spec.replicas)
 
-    // ---- VNC password Secret -----------------------------------------------------------
-    // What this reconcile changed, for the one Event that says so.
+    // ---- Guacamole, then the VNC password Secret ----------------------------------------
+    // The database decides who holds the identity (under the workspace's lock), so it
+    // comes before any object is created: the loser of a race writes nothing.
     const created: string[] = []
+    // What this reconcile changed, for the one Event that says so.
     const noteCreated = (what: string) => void created.push(`create ${what}`)
-    const secret = yield* ensureSecret(env, binding, deploymentName, counted, noteCreated)
-    const password = secret.password
-
-    // ---- Guacamole ---------------------------------------------------------------------
-    // If the binding now names another workspace or user, the old access goes.
-    const previous = existingDeployment?.metadata.annotations ?? {}
-    const previousWorkspace = previous[WORKSPACE_ANNOTATION]
-    const previousUsername = previous[USERNAME_ANNOTATION]
-    if (
-      previousWorkspace !== undefined &&
-      previousUsername !== undefined &&
-      (previousWorkspace !== binding.spec.workspace || previousUsername !== binding.spec.username)
-    ) {
-      const changes = yield* env.db.revoke({
-        workspace: previousWorkspace,
-        username: previousUsername,
-        entityName: entityNameFor(previousWorkspace, previousUsername),
-      })
-      if (changes.length > 0) yield* env.events.record(current, "Normal", EventReason.Revoked, changes.join("; "))
-    }
-    const access: GuacamoleAccess = {
+    const cachedSecret = env.secrets.get(ns, secretNameFor(deploymentName))
+    const cachedPassword = cachedSecret ? vncPasswordOf(cachedSecret as { data?: Record<string, string> }) : undefined
+    const accessWith = (password: string): GuacamoleAccess => ({
       workspace: binding.spec.workspace,
       username: binding.spec.username,
       entityName: entityNameFor(binding.spec.workspace, binding.spec.username),
@@ -300,25 +275,43 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       password: Redacted.make(password),
       validUntil: binding.spec.expires,
       disabled: expired,
-    }
-    const print = fingerprint(access)
-    if (env.applied.get(key) !== print) {
-      const planned = yield* env.db.plan(access)
-      if (planned.length > 0) created.push(...(yield* env.db.ensure(access)))
-      env.applied.set(key, print)
-    }
+      holder: { namespace: bindingNamespace, name: bindingName, uid: binding.metadata.uid },
+    })
+    const keep = { workspace: binding.spec.workspace, username: binding.spec.username }
+    const released: Array<string> = []
+    const applyAccess = (access: GuacamoleAccess) =>
+      Effect.gen(function* () {
+        const print = fingerprint(access)
+        if (env.applied.get(key) === print) return
+        // Whatever else this binding holds (an old workspace or user, even one it took before its
+        // first status write) goes, found from the ownership recorded in the database.
+        if (yield* env.db.holdsOthers({ holder: access.holder, keep })) released.push(...(yield* revokeHeld(keep, current)))
+        const planned = yield* env.db.plan(access)
+        if (planned.length > 0) {
+          const changes = yield* ensureHeld(env, key, binding, access)
+          created.push(...changes)
+        }
+        env.applied.set(key, print)
+      })
+    const firstPassword = cachedPassword ?? generateVncPassword(env.randomBytes)
+    yield* applyAccess(accessWith(firstPassword))
+    const secret = yield* ensureSecret(env, key, binding, deploymentName, firstPassword, counted, noteCreated)
+    // The Secret already held another password (created meanwhile, or edited by hand): Guacamole follows it.
+    if (secret.password !== firstPassword) yield* applyAccess(accessWith(secret.password))
 
     // ---- Deployment and Service --------------------------------------------------------
     const replicasBefore = existingDeployment?.spec?.replicas
     const deployment = yield* ensureObject(
       env,
+      key,
+      binding,
       Deployments,
       env.deployments,
-      withSecretVersion(desiredDeployment(binding, deploymentName, replicas, env.settings), secret.uid),
+      withSecretVersion(desiredDeployment(binding, deploymentName, replicas, env.settings), secret.version),
       counted,
       noteCreated,
     )
-    yield* ensureObject(env, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
+    yield* ensureObject(env, key, binding, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
     if (env.browser) {
       yield* env.browser.afterDeployment({ key, binding: current, before: existingDeployment, after: deployment, nowMillis: now.getTime() })
     }
@@ -330,26 +323,30 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     yield* recordFacts(env.events, current, {
       expired,
       expires: binding.spec.expires,
-      entityName: access.entityName,
+      entityName: entityNameFor(binding.spec.workspace, binding.spec.username),
       changes: created,
       replicasBefore: typeof replicasBefore === "number" ? replicasBefore : undefined,
       replicas,
     })
-    if (expired) return { result: "expired", writes: counter.writes } satisfies Outcome
+    if (expired) return { result: "expired", writes: counter.writes, released } satisfies Outcome
     const untilExpiry = Duration.millis(Math.max(0, expiryInstant(binding.spec.expires).getTime() - now.getTime()))
     return {
       result: "converged",
       writes: counter.writes,
       requeueAfter: Duration.min(untilExpiry, MAX_REQUEUE),
+      released,
     } satisfies Outcome
   }).pipe(Effect.annotateLogs({ binding: key }))
 
-/** The pod template names the Secret it was started with, so a replaced Secret (new password) restarts the browser. */
+/**
+ * The pod template names the Secret version (uid/resourceVersion) it was started with, so a
+ * replaced or edited Secret (a new password, whoever changed it) restarts the browser with it.
+ */
 export const VNC_SECRET_ANNOTATION = "xlscsde.nhs.uk/vnc-secret-uid"
 
 const withSecretVersion = <D extends { spec: { template: { metadata: { annotations?: Record<string, string> } } } }>(
   deployment: D,
-  uid: string,
+  version: string,
 ): D => ({
   ...deployment,
   spec: {
@@ -358,7 +355,7 @@ const withSecretVersion = <D extends { spec: { template: { metadata: { annotatio
       ...deployment.spec.template,
       metadata: {
         ...deployment.spec.template.metadata,
-        annotations: { ...deployment.spec.template.metadata.annotations, [VNC_SECRET_ANNOTATION]: uid },
+        annotations: { ...deployment.spec.template.metadata.annotations, [VNC_SECRET_ANNOTATION]: version },
       },
     },
   },
@@ -419,17 +416,20 @@ export const writeBindingStatus = (
 /** Creates the object, or merge-patches the fields that differ from what the server holds (after its defaulting). */
 const ensureObject = (
   env: ReconcileEnv,
+  key: string,
+  binding: Binding,
   rt: ResourceType,
   informer: Informer,
   desired: { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string } },
   counted: Counted,
   onCreated: (what: string) => void,
-): Effect.Effect<KubeObject, KubeError> =>
+): Effect.Effect<KubeObject, ReconcileError> =>
   Effect.gen(function* () {
     const ns = env.settings.namespace
     const name = desired.metadata.name
     const patchWith = (observed: KubeObject) =>
       Effect.gen(function* () {
+        yield* refuseIfHeldByAnother(env, key, binding, observed)
         const patch = mergePatchFor(withoutTypeMeta(desired), observed)
         if (patch === undefined) return observed
         const updated = yield* counted(env.kube.patch(rt, ns, name, { type: "merge", body: patch }))
@@ -452,52 +452,118 @@ const ensureObject = (
 
 interface VncSecret {
   readonly password: string
-  /** Changes when the Secret is replaced, and with it the password the browser must be restarted with. */
-  readonly uid: string
+  /** Changes whenever the Secret does (replaced, or its password edited by hand): the browser restarts with it. */
+  readonly version: string
 }
 
-/** The binding's VNC password: read from its Secret, or generated once and stored there. */
+const versionOf = (secret: KubeObject): string => `${secret.metadata.uid ?? ""}/${secret.metadata.resourceVersion ?? ""}`
+
+/**
+ * Fails with AlreadyBound when `object` belongs to another binding that the API
+ * server still has. An object of a binding that is gone may be taken over;
+ * one with no binding annotation is the previous operator's and is adopted.
+ */
+const refuseIfHeldByAnother = (
+  env: ReconcileEnv,
+  key: string,
+  binding: Binding,
+  object: KubeObject,
+): Effect.Effect<void, ReconcileError> =>
+  Effect.gen(function* () {
+    const owner = bindingKeyOf(object)
+    if (owner === undefined || owner === key) return
+    const [namespace, name] = splitKey(owner)
+    const live = yield* env.kube.get(Bindings, namespace, name).pipe(
+      // A binding of that name exists: it holds the object (a later binding of a deleted one's name takes its place).
+      Effect.as(true),
+      Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
+    )
+    if (live) {
+      return yield* Effect.fail(
+        new BindingProblem(
+          "AlreadyBound",
+          `workspace "${binding.spec.workspace}" is already bound to user "${binding.spec.username}" by binding ${owner} ` +
+            `(${object.kind ?? "object"} ${object.metadata.namespace}/${object.metadata.name} is its)`,
+        ),
+      )
+    }
+  })
+
+/** `ensure`, where rows held by a binding the API server no longer has are taken over, and a live holder is an AlreadyBound. */
+const ensureHeld = (
+  env: ReconcileEnv,
+  key: string,
+  binding: Binding,
+  access: GuacamoleAccess,
+): Effect.Effect<ReadonlyArray<string>, ReconcileError> =>
+  env.db.ensure(access).pipe(
+    Effect.catchTag("GuacamoleHeldError", (held) =>
+      Effect.gen(function* () {
+        const [namespace, rest] = splitKey(held.holder)
+        const slash = rest.lastIndexOf("/")
+        const name = rest.slice(0, slash)
+        const uid = rest.slice(slash + 1)
+        const live = yield* env.kube.get(Bindings, namespace, name).pipe(
+          Effect.map((b) => b.metadata.uid === uid),
+          Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
+        )
+        if (live && `${namespace}/${name}` !== key) {
+          return yield* Effect.fail(
+            new BindingProblem(
+              "AlreadyBound",
+              `workspace "${binding.spec.workspace}" is already bound to user "${binding.spec.username}" by binding ${namespace}/${name}`,
+            ),
+          )
+        }
+        return yield* env.db.ensure(access, { replacing: held.holder })
+      }),
+    ),
+  )
+
+/** The binding's VNC password: read from its Secret, or `fresh` stored in a new one. */
 const ensureSecret = (
   env: ReconcileEnv,
+  key: string,
   binding: Binding,
   deploymentName: string,
+  fresh: string,
   counted: Counted,
   onCreated: (what: string) => void,
-): Effect.Effect<VncSecret, KubeError> =>
+): Effect.Effect<VncSecret, ReconcileError> =>
   Effect.gen(function* () {
     const ns = env.settings.namespace
     const name = secretNameFor(deploymentName)
-    const fresh = () => generateVncPassword(env.randomBytes)
     const withoutData = (password: string) => {
       const { data: _data, ...rest } = desiredSecret(binding, deploymentName, password, env.settings) as Record<string, unknown>
       return rest
     }
     const adopt = (observed: KubeObject) =>
       Effect.gen(function* () {
+        yield* refuseIfHeldByAnother(env, key, binding, observed)
         const existing = vncPasswordOf(observed as { data?: Record<string, string> })
-        const password = existing ?? fresh()
+        const password = existing ?? fresh
         const patch = existing
           ? mergePatchFor(withoutTypeMeta(withoutData(password)), observed)
           : mergePatchFor(withoutTypeMeta(desiredSecret(binding, deploymentName, password, env.settings)), observed)
         if (patch !== undefined) {
-          env.secrets.observe(yield* counted(env.kube.patch(Secrets, ns, name, { type: "merge", body: patch })))
+          const updated = yield* counted(env.kube.patch(Secrets, ns, name, { type: "merge", body: patch }))
+          env.secrets.observe(updated)
+          return { password, version: versionOf(updated) }
         }
-        return { password, uid: observed.metadata.uid ?? "" }
+        return { password, version: versionOf(observed) }
       })
     const cached = env.secrets.get(ns, name)
     if (cached) return yield* adopt(cached)
-    const password = fresh()
-    return yield* counted(env.kube.create(Secrets, ns, desiredSecret(binding, deploymentName, password, env.settings))).pipe(
+    return yield* counted(env.kube.create(Secrets, ns, desiredSecret(binding, deploymentName, fresh, env.settings))).pipe(
       Effect.tap((created) =>
         Effect.sync(() => env.secrets.observe(created)).pipe(
           Effect.zipRight(Effect.sync(() => onCreated(`Secret ${ns}/${name} (a new VNC password)`))),
         ),
       ),
-      Effect.map((created) => ({ password, uid: created.metadata.uid ?? "" })),
+      Effect.map((created): VncSecret => ({ password: fresh, version: versionOf(created) })),
       Effect.catchIf(
         (e): e is Extract<KubeError, { _tag: "KubeConflict" }> => e._tag === "KubeConflict" && e.alreadyExists,
         () => env.kube.get(Secrets, ns, name).pipe(Effect.flatMap(adopt)),
       ),
     )
   })
-

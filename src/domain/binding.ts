@@ -54,16 +54,60 @@ const required = <S extends Schema.Schema.All>(schema: S, why?: string) =>
 
 const CONTROL = /[\u0000-\u001F\u007F-\u009F]/
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+/**
+ * Invisible or direction-changing characters: Unicode's format characters (Cf:
+ * zero-width space and joiners, soft hyphen, left-to-right and right-to-left
+ * marks, bidirectional embeddings, overrides and isolates, the byte order mark),
+ * line and paragraph separators, and private-use characters. Two names that
+ * look the same must be the same name.
+ */
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\p{Co}]/u
 
-/** A non-blank string without control characters: it becomes a Guacamole name and part of a URL. */
-const NameText = typed(Schema.String, "a string").pipe(
-  Schema.filter((s) => {
-    if (s.trim().length === 0) return "must not be empty"
-    if (CONTROL.test(s)) return `must not contain control characters (got ${describe(s)})`
-    if (LONE_SURROGATE.test(s)) return "must be valid Unicode text (it contains a lone UTF-16 surrogate)"
-    return undefined
-  })
-)
+const codePoint = (s: string, re: RegExp): string => {
+  const c = re.exec(s)?.[0] ?? ""
+  return `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`
+}
+
+/**
+ * What a username may be: it becomes the Guacamole connection name, half of the
+ * Guacamole user name `<workspace>@<username>` (split at the FIRST `@`, the
+ * workspace having none) and the last part of the deployment name's URL path
+ * (split at the FIRST `/`, likewise). So `@` and `/` are allowed (e-mail
+ * addresses are usernames); refused are control characters, invisible and
+ * bidirectional characters, spaces at either end, lone surrogates, and text
+ * not in Unicode normalization form NFC (refused, not normalised: the name must
+ * stay byte for byte what the identity provider sends). Look-alike letters of
+ * other scripts are distinct names and allowed; names differing only by letter
+ * case are refused where they meet (Guacamole compares them case-insensitively).
+ */
+export const usernameProblem = (s: string): string | undefined => {
+  if (s.trim().length === 0) return "must not be empty"
+  if (CONTROL.test(s)) return `must not contain control characters (got ${describe(s)})`
+  if (LONE_SURROGATE.test(s)) return "must be valid Unicode text (it contains a lone UTF-16 surrogate)"
+  if (INVISIBLE.test(s)) {
+    return `must not contain invisible or bidirectional formatting characters (got ${codePoint(s, INVISIBLE)} in ${describe(s)})`
+  }
+  if (/^\s|\s$/u.test(s)) return `must not begin or end with a space (got ${describe(s)})`
+  if (s.normalize("NFC") !== s) return `must be in Unicode normalization form NFC (got ${describe(s)})`
+  return undefined
+}
+
+/** A DNS-1123 subdomain, as Kubernetes object names are: the workspace is an AnalyticsWorkspace's name. */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+export const workspaceProblem = (s: string): string | undefined => {
+  if (s.trim().length === 0) return "must not be empty"
+  if (s.length > 253 || !DNS_SUBDOMAIN.test(s)) {
+    return (
+      `must be the name of an AnalyticsWorkspace (a Kubernetes object name: lowercase letters, digits, '-' and '.', ` +
+      `starting and ending with a letter or digit, at most 253 characters; got ${describe(s)})`
+    )
+  }
+  return undefined
+}
+
+const Username = typed(Schema.String, "a string").pipe(Schema.filter(usernameProblem))
+const Workspace = typed(Schema.String, "a string").pipe(Schema.filter(workspaceProblem))
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 
@@ -137,8 +181,8 @@ const AnObject = typed(Schema.Record({ key: Schema.String, value: Schema.Unknown
 const Spec = Schema.compose(
   AnObject,
   Schema.Struct({
-    workspace: required(NameText),
-    username: required(NameText, "bindings matched by claims only are not supported by this operator"),
+    workspace: required(Workspace),
+    username: required(Username, "bindings matched by claims only are not supported by this operator"),
     replicas: Schema.optionalWith(Replicas, { default: () => 0 }),
     expires: required(ExpiryDate),
     comments: Schema.optional(typed(Schema.String, "a string")),

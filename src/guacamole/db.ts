@@ -26,6 +26,22 @@
  * connection the first new binding costs up to ~18. Hence fixed statement
  * texts, at most one statement per kind of row, and a parameterless lock.
  *
+ * Ownership. Every row the operator creates is marked in Guacamole's own
+ * attribute tables, in the same statement batch that creates it: the user and
+ * the connection with `xlscsde.nhs.uk/binding` = `<namespace>/<name>/<uid>` of
+ * the binding they serve (its holder), the workspace's group (shared by its
+ * bindings) with `xlscsde.nhs.uk/managed-by` = `awms-guacamole-operator`. An
+ * unmarked row of the same name is never changed or deleted: `ensure` fails
+ * with a GuacamoleConflictError naming it, before any write. The one exception
+ * is the upgrade: rows the Python operator made are recognisable (the user by
+ * its fixed password hash and salt, the connection by its `hostname`
+ * parameter pointing at this binding's own Service `client-<deployment>`, the
+ * group by holding nothing else) and are adopted: marked, then put right.
+ * Rows held by another binding fail with GuacamoleHeldError; the caller asks
+ * the API server whether that binding lives, and may retry with
+ * `replacing` = that holder when it does not. `revoke` deletes only what the
+ * binding holds.
+ *
  * Root-level groups have no effective unique key (parent_id is NULL and NULLs
  * are distinct), so the advisory lock is what stops two concurrent ensures from
  * creating the group twice. Where duplicates already exist (left by the
@@ -37,10 +53,12 @@ import {
   classifyError,
   GuacamoleConflictError,
   type GuacamoleError,
+  GuacamoleHeldError,
+  GuacamoleUnavailable,
 } from "./errors.ts"
 import { activeHostnames } from "./activity.ts"
 import { openPool } from "./pool.ts"
-import type { DbSettings } from "./settings.ts"
+import { DEFAULT_LOCK_TIMEOUT_MS, type DbSettings } from "./settings.ts"
 
 export interface GuacamoleAccess {
   /** Root-level connection group name. */
@@ -59,27 +77,74 @@ export interface GuacamoleAccess {
   readonly validUntil: string | null
   /** guacamole_user.disabled */
   readonly disabled: boolean
+  /** The binding these rows serve: recorded on the user and the connection. */
+  readonly holder: BindingRef
+}
+
+/** A binding as the database records it. */
+export interface BindingRef {
+  readonly namespace: string
+  readonly name: string
+  readonly uid: string
 }
 
 export interface GuacamoleRevocation {
-  readonly workspace: string
-  readonly username: string
-  readonly entityName: string
+  /** Everything held by this binding (`namespace/name/…`, whatever its uid: names are unique at any one time) … */
+  readonly holder: { readonly namespace: string; readonly name: string }
+  /** … except the rows of this identity, when given (the binding's current one). */
+  readonly keep?: { readonly workspace: string; readonly username: string }
 }
+
+export interface Revoked {
+  /** What was deleted (descriptions without secrets). */
+  readonly changes: ReadonlyArray<string>
+  /** The user names (`<workspace>@<username>`) given up. */
+  readonly released: ReadonlyArray<string>
+}
+
+export interface EnsureOptions {
+  /** A holder (`namespace/name/uid`) the caller found gone from the API server: its rows may be taken over. */
+  readonly replacing?: string
+}
+
+/** The attribute recording the binding a user or connection serves. */
+export const BINDING_ATTRIBUTE = "xlscsde.nhs.uk/binding"
+/** The attribute marking a connection group as the operator's. */
+export const MANAGED_BY_ATTRIBUTE = "xlscsde.nhs.uk/managed-by"
+export const MANAGED_BY_VALUE = "awms-guacamole-operator"
+
+export const holderValue = (h: BindingRef): string => `${h.namespace}/${h.name}/${h.uid}`
+const holderPrefix = (h: { readonly namespace: string; readonly name: string }): string => `${h.namespace}/${h.name}/`
+
+/**
+ * The Python operator gave every user this password hash and salt: Python's
+ * base64.decodebytes() of two hex strings, exactly as its create_user did.
+ */
+export const PYTHON_OPERATOR_PASSWORD_HASH = Buffer.from(
+  "a42b83d79d300dbcd585c8d8f12564d3c5951578d057879c428bc553d84b7ede",
+  "base64",
+)
+export const PYTHON_OPERATOR_PASSWORD_SALT = Buffer.from(
+  "e52dc1ea654a674ece9232116bba5bb4f8aed12baeb797d09109807d63f9027b",
+  "base64",
+)
 
 export interface GuacamoleDbService {
   /** Read-only: what `ensure` would change (human-readable, never containing secret values); [] when converged. */
   readonly plan: (a: GuacamoleAccess) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
   /** Makes the database match `a` in ONE transaction; returns what it changed; writes nothing when already converged. */
-  readonly ensure: (a: GuacamoleAccess) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
+  readonly ensure: (a: GuacamoleAccess, options?: EnsureOptions) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
+  /** Read-only: whether the binding holds rows of an identity other than `keep` (which `revoke` with `keep` would delete). */
+  readonly holdsOthers: (r: GuacamoleRevocation) => Effect.Effect<boolean, GuacamoleError>
   /**
-   * In one transaction: removes the USER entity (its guacamole_user row and every
-   * permission it holds or that refers to it go with it, through the schema's
-   * ON DELETE CASCADE), the connection (its parameters and permissions cascade
-   * too), and the connection group when neither a connection nor a child group
-   * is left in it. Idempotent.
+   * In one transaction: removes the USER entities this binding holds (their
+   * guacamole_user rows and every permission held by or about them go with
+   * them, through the schema's ON DELETE CASCADE), the connections it holds
+   * (parameters and permissions cascade too), and each operator-marked
+   * connection group left with neither a connection nor a child group.
+   * Nothing it does not hold is touched. Idempotent.
    */
-  readonly revoke: (r: GuacamoleRevocation) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
+  readonly revoke: (r: GuacamoleRevocation) => Effect.Effect<Revoked, GuacamoleError>
   /** SELECT 1, for readiness. */
   readonly ping: Effect.Effect<void, GuacamoleError>
   /** One query: the hostnames of the connections in use now (see activity.ts). */
@@ -100,6 +165,9 @@ export const requiredTables: ReadonlyArray<string> = [
   "guacamole_user_permission",
   "guacamole_connection_group_permission",
   "guacamole_connection_permission",
+  "guacamole_user_attribute",
+  "guacamole_connection_attribute",
+  "guacamole_connection_group_attribute",
 ]
 
 /** First key of the advisory lock: "guac" in ASCII, so other users of advisory locks can avoid it. */
@@ -135,6 +203,10 @@ interface StateRow {
   readonly group_max_connections: number | null
   readonly group_max_connections_per_user: number | null
   readonly group_session_affinity: boolean | null
+  readonly group_mark: string | null
+  /** The group holds a child group, or a connection neither the operator's nor the Python operator's. */
+  readonly group_foreign: boolean
+  readonly connection_holder: string | null
   readonly connection_id: number | null
   readonly connection_protocol: string | null
   readonly connection_failover_only: boolean | null
@@ -144,6 +216,8 @@ interface StateRow {
   readonly user_disabled: boolean | null
   readonly user_expired: boolean | null
   readonly user_valid_until: string | null
+  readonly user_holder: string | null
+  readonly user_python: boolean
   readonly case_variants: ReadonlyArray<string>
   readonly read_self: boolean
   readonly read_group: boolean
@@ -157,6 +231,20 @@ const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAcce
            g.max_connections AS group_max_connections,
            g.max_connections_per_user AS group_max_connections_per_user,
            g.enable_session_affinity AS group_session_affinity,
+           (SELECT ga.attribute_value FROM guacamole_connection_group_attribute ga
+             WHERE ga.connection_group_id = g.connection_group_id
+               AND ga.attribute_name = ${MANAGED_BY_ATTRIBUTE}) AS group_mark,
+           (EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
+            OR EXISTS (SELECT 1 FROM guacamole_connection o
+                        WHERE o.parent_id = g.connection_group_id
+                          AND NOT EXISTS (SELECT 1 FROM guacamole_connection_attribute oa
+                                           WHERE oa.connection_id = o.connection_id AND oa.attribute_name = ${BINDING_ATTRIBUTE})
+                          AND NOT (o.protocol = 'vnc' AND EXISTS (
+                                SELECT 1 FROM guacamole_connection_parameter op
+                                 WHERE op.connection_id = o.connection_id AND op.parameter_name = 'hostname'
+                                   AND op.parameter_value LIKE 'client-%')))) AS group_foreign,
+           (SELECT ca.attribute_value FROM guacamole_connection_attribute ca
+             WHERE ca.connection_id = c.connection_id AND ca.attribute_name = ${BINDING_ATTRIBUTE}) AS connection_holder,
            c.connection_id,
            c.protocol AS connection_protocol,
            c.failover_only AS connection_failover_only,
@@ -168,6 +256,9 @@ const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAcce
            u.disabled AS user_disabled,
            u.expired AS user_expired,
            to_char(u.valid_until, 'YYYY-MM-DD') AS user_valid_until,
+           (SELECT ua.attribute_value FROM guacamole_user_attribute ua
+             WHERE ua.user_id = u.user_id AND ua.attribute_name = ${BINDING_ATTRIBUTE}) AS user_holder,
+           COALESCE(u.password_hash = ${PYTHON_OPERATOR_PASSWORD_HASH} AND u.password_salt = ${PYTHON_OPERATOR_PASSWORD_SALT}, false) AS user_python,
            ARRAY(SELECT x.name::text
                    FROM guacamole_entity x
                   WHERE x.type = 'USER' AND lower(x.name) = lower(${a.entityName}) AND x.name <> ${a.entityName}
@@ -227,17 +318,63 @@ interface Plan {
 
 const quote = (s: string) => JSON.stringify(s)
 
-const conflictFor = (row: StateRow, a: GuacamoleAccess, operation: string): GuacamoleConflictError | undefined => {
+const ANY_HOLDER = "*"
+
+const conflictFor = (
+  row: StateRow,
+  a: GuacamoleAccess,
+  operation: string,
+  options: EnsureOptions = {},
+): GuacamoleConflictError | GuacamoleHeldError | undefined => {
   const existing = row.case_variants[0]
-  if (existing === undefined) return undefined
-  return new GuacamoleConflictError({
-    message:
-      `${operation}: Guacamole user ${quote(existing)} already exists and differs from ${quote(a.entityName)} ` +
-      `only by letter case; Guacamole compares user names case-insensitively, so they would be the same user`,
-    operation,
-    requested: a.entityName,
-    existing,
-  })
+  if (existing !== undefined) {
+    return new GuacamoleConflictError({
+      message:
+        `${operation}: Guacamole user ${quote(existing)} already exists and differs from ${quote(a.entityName)} ` +
+        `only by letter case; Guacamole compares user names case-insensitively, so they would be the same user`,
+      operation,
+      requested: a.entityName,
+      existing,
+    })
+  }
+  const notOurs = (what: string, why: string) =>
+    new GuacamoleConflictError({
+      message:
+        `${operation}: ${what} already exists and was not made by this operator (${why}); ` +
+        `it is left untouched: rename the binding's workspace or user, or remove that row by hand`,
+      operation,
+      requested: a.entityName,
+      existing: what,
+    })
+  if (row.group_id !== null && row.group_mark === null && (row.group_type !== GROUP.type || row.group_foreign)) {
+    return notOurs(
+      `connection group ${quote(a.workspace)} (id ${row.group_id})`,
+      row.group_type !== GROUP.type ? `its type is ${row.group_type}` : "it holds connections or groups of its own",
+    )
+  }
+  if (row.connection_id !== null && row.connection_holder === null && row.parameters?.hostname !== a.hostname) {
+    return notOurs(
+      `connection ${quote(`${a.workspace}/${a.username}`)} (id ${row.connection_id})`,
+      "it is not marked as the operator's and does not point at this binding's browser",
+    )
+  }
+  if (row.entity_id !== null && (row.user_id === null || (row.user_holder === null && !row.user_python))) {
+    return notOurs(
+      `Guacamole user ${quote(a.entityName)} (entity id ${row.entity_id})`,
+      row.user_id === null ? "it has no guacamole_user row" : "it is not marked as the operator's",
+    )
+  }
+  const mine = holderValue(a.holder)
+  for (const held of [row.connection_holder, row.user_holder]) {
+    if (held !== null && held !== mine && held !== options.replacing && options.replacing !== ANY_HOLDER) {
+      return new GuacamoleHeldError({
+        message: `${operation}: Guacamole user ${quote(a.entityName)} and its connection are held by binding ${held.slice(0, held.lastIndexOf("/"))}`,
+        operation,
+        holder: held,
+      })
+    }
+  }
+  return undefined
 }
 
 const randomBytes = (n: number): Buffer => Buffer.from(crypto.getRandomValues(new Uint8Array(n)))
@@ -395,6 +532,43 @@ const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
       INSERT INTO guacamole_connection_permission (entity_id, connection_id, permission)
       VALUES (${entityRef(tx)}, ${connectionRef(tx)}, 'READ') ON CONFLICT DO NOTHING`)
   }
+  // Ownership marks: in the same transaction as the rows they mark.
+  const holder = holderValue(a.holder)
+  const bindingLabel = `${a.holder.namespace}/${a.holder.name}`
+  // (A row created above is marked without a description of its own: "create" says it is ours.)
+  if (row.group_mark !== MANAGED_BY_VALUE) {
+    if (row.group_id !== null) descriptions.push(`adopt connection group ${quote(a.workspace)} (made by the previous operator)`)
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_connection_group_attribute (connection_group_id, attribute_name, attribute_value)
+      VALUES (${groupRef(tx)}, ${MANAGED_BY_ATTRIBUTE}, ${MANAGED_BY_VALUE})
+      ON CONFLICT (connection_group_id, attribute_name) DO UPDATE SET attribute_value = EXCLUDED.attribute_value`)
+  }
+  if (row.connection_holder !== holder) {
+    if (row.connection_id !== null) {
+      descriptions.push(
+        row.connection_holder !== null
+          ? `take over connection ${connectionLabel} for binding ${bindingLabel} (its holder is gone)`
+          : `adopt connection ${connectionLabel} (made by the previous operator) for binding ${bindingLabel}`,
+      )
+    }
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_connection_attribute (connection_id, attribute_name, attribute_value)
+      VALUES (${connectionRef(tx)}, ${BINDING_ATTRIBUTE}, ${holder})
+      ON CONFLICT (connection_id, attribute_name) DO UPDATE SET attribute_value = EXCLUDED.attribute_value`)
+  }
+  if (row.user_holder !== holder) {
+    if (row.user_id !== null) {
+      descriptions.push(
+        row.user_holder !== null
+          ? `take over Guacamole user ${userLabel} for binding ${bindingLabel} (its holder is gone)`
+          : `adopt Guacamole user ${userLabel} (made by the previous operator) for binding ${bindingLabel}`,
+      )
+    }
+    writes.push((tx) => tx`
+      INSERT INTO guacamole_user_attribute (user_id, attribute_name, attribute_value)
+      VALUES (${userRef(tx)}, ${BINDING_ATTRIBUTE}, ${holder})
+      ON CONFLICT (user_id, attribute_name) DO UPDATE SET attribute_value = EXCLUDED.attribute_value`)
+  }
   return { descriptions, writes }
 }
 
@@ -412,67 +586,146 @@ const single = (rows: ReadonlyArray<StateRow>): StateRow => {
   return row
 }
 
-export const make = (sql: postgres.Sql): GuacamoleDbService => {
+/**
+ * One writer per workspace in this process. Writers of one workspace
+ * serialise on its advisory lock anyway; waiting here instead, before a pool
+ * connection is taken, means a workspace whose rows another session holds
+ * locked ties up one connection (until lock_timeout), not the whole pool. A
+ * writer that waits longer than `waitMs` gives up with a transient error, so
+ * its worker goes back to the queue (and the key to its backoff) instead of
+ * queueing behind a blocked workspace.
+ */
+const keyedMutex = (waitMs: number) => {
+  const tails = new Map<string, Promise<void>>()
+  return async <A>(key: string, operation: string, f: () => Promise<A>): Promise<A> => {
+    const before = tails.get(key) ?? Promise.resolve()
+    let release!: () => void
+    const mine = new Promise<void>((r) => (release = r))
+    const tail = before.then(() => mine)
+    tails.set(key, tail)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const waited = await Promise.race([
+      before.then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs))),
+    ])
+    clearTimeout(timer)
+    if (!waited) {
+      // Our turn comes later: pass it straight on.
+      void before.then(release)
+      if (tails.get(key) === tail) void tail.then(() => tails.get(key) === tail && tails.delete(key))
+      throw new GuacamoleUnavailable({
+        message: `${operation}: another write of this workspace has waited for the database for over ${waitMs} ms; retried later`,
+        operation,
+        code: "WORKSPACE_BUSY",
+      })
+    }
+    try {
+      return await f()
+    } finally {
+      release()
+      if (tails.get(key) === tail) tails.delete(key)
+    }
+  }
+}
+
+export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: number } = {}): GuacamoleDbService => {
+  const perWorkspace = keyedMutex(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)
   const plan = (a: GuacamoleAccess) => {
     const operation = `plan ${a.entityName}`
     return run(operation, async () => {
       const row = single(await readState(sql, a))
-      const conflict = conflictFor(row, a, operation)
+      // Who holds the rows is for `ensure` to settle (with the caller asking the API server).
+      const conflict = conflictFor(row, a, operation, { replacing: ANY_HOLDER })
       if (conflict !== undefined) throw conflict
       return diff(row, a).descriptions
     })
   }
 
-  const ensure = (a: GuacamoleAccess) => {
+  const ensure = (a: GuacamoleAccess, options: EnsureOptions = {}) => {
     const operation = `ensure ${a.entityName}`
     return run(operation, async () => {
       // Fast path, one statement: converged (the common case on every resync) → done.
       const seen = single(await readState(sql, a))
-      const early = conflictFor(seen, a, operation)
+      const early = conflictFor(seen, a, operation, options)
       if (early !== undefined) throw early
       if (diff(seen, a).descriptions.length === 0) return []
-      return sql.begin(async (tx) => {
+      return perWorkspace(a.workspace.toLowerCase(), operation, () => sql.begin(async (tx) => {
         const [, rows] = await Promise.all([lockWorkspace(tx, a.workspace), readState(tx, a)])
         const row = single(rows)
-        const conflict = conflictFor(row, a, operation)
+        const conflict = conflictFor(row, a, operation, options)
         if (conflict !== undefined) throw conflict
         const { descriptions, writes } = diff(row, a)
         await Promise.all(writes.map((write) => write(tx)))
         return descriptions
-      })
+      }))
     })
   }
 
+  /** The rows a binding holds, other than those of `keep`. */
+  const heldRows = (q: postgres.Sql | postgres.TransactionSql, r: GuacamoleRevocation) => {
+    const prefix = holderPrefix(r.holder)
+    const keepEntity = r.keep ? `${r.keep.workspace}@${r.keep.username}` : ""
+    const keepWorkspace = r.keep?.workspace ?? ""
+    const keepUsername = r.keep?.username ?? ""
+    return q<{ kind: "user" | "connection"; id: number; name: string; workspace: string }[]>`
+      SELECT 'user' AS kind, e.entity_id AS id, e.name::text AS name, split_part(e.name, '@', 1) AS workspace
+        FROM guacamole_user_attribute ua
+        JOIN guacamole_user u USING (user_id)
+        JOIN guacamole_entity e ON e.entity_id = u.entity_id
+       WHERE ua.attribute_name = ${BINDING_ATTRIBUTE} AND starts_with(ua.attribute_value, ${prefix})
+         AND e.name <> ${keepEntity}
+      UNION ALL
+      SELECT 'connection', c.connection_id, c.connection_name::text, COALESCE(g.connection_group_name::text, '')
+        FROM guacamole_connection_attribute ca
+        JOIN guacamole_connection c USING (connection_id)
+        LEFT JOIN guacamole_connection_group g ON g.connection_group_id = c.parent_id
+       WHERE ca.attribute_name = ${BINDING_ATTRIBUTE} AND starts_with(ca.attribute_value, ${prefix})
+         AND NOT (c.connection_name = ${keepUsername} AND g.connection_group_name IS NOT DISTINCT FROM ${keepWorkspace})`
+  }
+
+  const holdsOthers = (r: GuacamoleRevocation) =>
+    run(`check what ${r.holder.namespace}/${r.holder.name} holds`, async () => (await heldRows(sql, r)).length > 0)
+
   const revoke = (r: GuacamoleRevocation) =>
-    run(`revoke ${r.entityName}`, () =>
-      sql.begin(async (tx) => {
-        const [, users, connections, groups] = await Promise.all([
-          lockWorkspace(tx, r.workspace),
-          // guacamole_user, and every permission held by or about this user, cascade.
+    run(`revoke ${r.holder.namespace}/${r.holder.name}`, async () => {
+      // Outside a transaction first: nothing held (the common case of a deleted binding's second pass) costs one read.
+      if ((await heldRows(sql, r)).length === 0) return { changes: [], released: [] }
+      return sql.begin(async (tx) => {
+        const first = await heldRows(tx, r)
+        // One lock per workspace touched, in a fixed order, so two revocations cannot deadlock.
+        const keys = [...new Set(first.map((h) => workspaceLockKey(h.workspace)))].sort((x, y) => x - y)
+        for (const key of keys) await tx.unsafe(`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, ${key})`)
+        const held = await heldRows(tx, r)
+        const users = held.filter((h) => h.kind === "user")
+        const connections = held.filter((h) => h.kind === "connection")
+        const workspaces = [...new Set(held.map((h) => h.workspace))]
+        const ids = (xs: ReadonlyArray<{ readonly id: number }>) => xs.map((x) => x.id).join(",")
+        const [, , groups] = await Promise.all([
+          // guacamole_user, its attributes and every permission held by or about this user, cascade.
+          tx`DELETE FROM guacamole_entity WHERE entity_id = ANY(string_to_array(${ids(users)}, ',')::int[])`,
+          // Parameters, attributes and permissions cascade.
+          tx`DELETE FROM guacamole_connection WHERE connection_id = ANY(string_to_array(${ids(connections)}, ',')::int[])`,
+          // Only the operator's groups, and only when left empty: deleting one with children would cascade to them.
           tx<{ name: string }[]>`
-            DELETE FROM guacamole_entity WHERE type = 'USER' AND name = ${r.entityName} RETURNING name`,
-          // In every root-level group of that name (duplicates included); parameters and permissions cascade.
-          tx<{ connection_id: number }[]>`
-            DELETE FROM guacamole_connection c
-             USING guacamole_connection_group g
-             WHERE c.parent_id = g.connection_group_id AND g.parent_id IS NULL
-               AND g.connection_group_name = ${r.workspace} AND c.connection_name = ${r.username}
-            RETURNING c.connection_id`,
-          // Only a group left empty: deleting one with children would cascade to them.
-          tx<{ connection_group_id: number }[]>`
             DELETE FROM guacamole_connection_group g
-             WHERE g.parent_id IS NULL AND g.connection_group_name = ${r.workspace}
+             WHERE g.parent_id IS NULL
+               AND g.connection_group_name = ANY(string_to_array(${workspaces.join("\n")}, E'\n'))
+               AND EXISTS (SELECT 1 FROM guacamole_connection_group_attribute ga
+                            WHERE ga.connection_group_id = g.connection_group_id
+                              AND ga.attribute_name = ${MANAGED_BY_ATTRIBUTE} AND ga.attribute_value = ${MANAGED_BY_VALUE})
                AND NOT EXISTS (SELECT 1 FROM guacamole_connection c WHERE c.parent_id = g.connection_group_id)
                AND NOT EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
-            RETURNING g.connection_group_id`,
+            RETURNING g.connection_group_name::text AS name`,
         ])
-        return [
-          ...users.map(() => `delete Guacamole user ${quote(r.entityName)} with its permissions`),
-          ...connections.map(() => `delete connection ${quote(`${r.workspace}/${r.username}`)}`),
-          ...groups.map(() => `delete empty connection group ${quote(r.workspace)}`),
+        const changes = [
+          ...users.map((u) => `delete Guacamole user ${quote(u.name)} with its permissions`),
+          ...connections.map((c) => `delete connection ${quote(`${c.workspace}/${c.name}`)}`),
+          ...groups.map((g) => `delete empty connection group ${quote(g.name)}`),
         ]
-      }),
-    )
+        const released = [...new Set([...users.map((u) => u.name), ...connections.map((c) => `${c.workspace}@${c.name}`)])]
+        return { changes, released }
+      })
+    })
 
   const ping = run("ping", async () => {
     await sql`SELECT 1`
@@ -485,7 +738,7 @@ export const make = (sql: postgres.Sql): GuacamoleDbService => {
     return { missing: rows.map((r) => r.name) }
   })
 
-  return { plan, ensure, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
+  return { plan, ensure, holdsOthers, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
 }
 
 /** A scoped postgres.js pool (connections opened lazily, on first use) ended when the layer is released. */
@@ -495,5 +748,5 @@ export const layer = (settings: DbSettings): Layer.Layer<GuacamoleDb> =>
     Effect.acquireRelease(
       Effect.sync(() => openPool(settings)),
       (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
-    ).pipe(Effect.map(make)),
+    ).pipe(Effect.map((sql) => make(sql, settings))),
   )

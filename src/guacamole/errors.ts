@@ -24,6 +24,17 @@ export class GuacamoleConflictError extends Data.TaggedError("GuacamoleConflictE
   readonly existing: string
 }> {}
 
+/**
+ * The rows this binding would use are held by another binding (recorded in
+ * Guacamole's attribute tables). Whether that binding still lives is for the
+ * caller to find out from the API server; `holder` is `namespace/name/uid`.
+ */
+export class GuacamoleHeldError extends Data.TaggedError("GuacamoleHeldError")<{
+  readonly message: string
+  readonly operation: string
+  readonly holder: string
+}> {}
+
 /** The Guacamole tables are missing (schema not installed, wrong database or search_path). */
 export class GuacamoleSchemaError extends Data.TaggedError("GuacamoleSchemaError")<{
   readonly message: string
@@ -41,12 +52,14 @@ export class GuacamoleQueryError extends Data.TaggedError("GuacamoleQueryError")
 export type GuacamoleError =
   | GuacamoleUnavailable
   | GuacamoleConflictError
+  | GuacamoleHeldError
   | GuacamoleSchemaError
   | GuacamoleQueryError
 
 export const isGuacamoleError = (e: unknown): e is GuacamoleError =>
   e instanceof GuacamoleUnavailable ||
   e instanceof GuacamoleConflictError ||
+  e instanceof GuacamoleHeldError ||
   e instanceof GuacamoleSchemaError ||
   e instanceof GuacamoleQueryError
 

@@ -4,7 +4,7 @@
  */
 import { Redacted } from "effect"
 import postgres from "postgres"
-import type { DbSettings, SslMode } from "./settings.ts"
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, type DbSettings, type SslMode } from "./settings.ts"
 
 const sslOption = (mode: SslMode): false | "prefer" | "require" | "verify-full" =>
   mode === "disable" ? false : mode
@@ -25,7 +25,15 @@ export const poolOptions = (settings: DbSettings): postgres.Options<{}> => ({
   idle_timeout: 300,
   connect_timeout: 10,
   onnotice: () => {},
-  connection: { application_name: "awms-guacamole-operator" },
+  // Startup parameters, so every statement and transaction has them at no
+  // extra round trip: a row lock held by another session, or a statement that
+  // hangs, fails (SQLSTATE 55P03 / 57014, retried with backoff) instead of
+  // holding a worker and a pool connection for as long as the other side likes.
+  connection: {
+    application_name: "awms-guacamole-operator",
+    lock_timeout: settings.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    statement_timeout: settings.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+  },
 })
 
 /** Opens a pool (connections are made lazily, on the first query). */

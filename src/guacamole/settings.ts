@@ -19,7 +19,14 @@ export interface DbSettings {
   readonly password: Redacted.Redacted<string>
   readonly sslmode: SslMode
   readonly maxConnections: number
+  /** lock_timeout of every statement (ms): how long a write waits for a row or advisory lock another session holds. */
+  readonly lockTimeoutMs?: number
+  /** statement_timeout of every statement (ms). */
+  readonly statementTimeoutMs?: number
 }
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 5_000
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
 
 /** `user@host:port/database (sslmode=…)`, for logs: never includes the password. */
 export const describeDbSettings = (s: DbSettings): string =>

@@ -5,21 +5,15 @@
  */
 import { describe, expect, test } from "bun:test"
 import { ConfigProvider, Either } from "effect"
-import { neededPermissions } from "../../src/check.ts"
+import { neededPermissions, type Permission } from "../../src/check.ts"
 import { readConfig } from "../../src/config.ts"
 import { helm, helmMissingReason, minimalValues, render } from "./helm.ts"
 
 const describeWithHelm = helm ? describe : describe.skip
 if (!helm) console.warn(`skipped: ${helmMissingReason}`)
 
-interface Grant {
-  readonly verb: string
-  readonly group: string
-  readonly resource: string
-  readonly subresource?: string
-  readonly namespace?: string
-  readonly name?: string
-}
+/** A rule's grant, in the shape of check's permissions. */
+type Grant = Permission
 
 const key = (g: Grant) =>
   `${g.verb} ${g.group}/${g.resource}${g.subresource ? "/" + g.subresource : ""}${g.name ? ` "${g.name}"` : ""}${g.namespace ? ` in ${g.namespace}` : ""}`

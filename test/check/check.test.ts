@@ -14,7 +14,7 @@ import YAML from "yaml"
 import { formatResults, exitCodeOf, runChecks, type CheckName, type CheckResult } from "../../src/check.ts"
 import { operatorConfig } from "../../src/config.ts"
 import { ConfigMaps } from "../../src/kube/resources.ts"
-import { applyManifests, forEachServer, resourceType, startServer, type ServerKind, type TestServer } from "../support/servers.ts"
+import { applyManifests, forEachServer, rbacProbes, resourceType, startServer, waitForGrants, type ServerKind, type TestServer } from "../support/servers.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "../support/postgres.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
@@ -70,7 +70,11 @@ async function serviceAccountKubeConfig(api: TestServer): Promise<KubeConfig> {
       api.admin.create(resourceType("", "serviceaccounts"), namespace, { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "awms-guacamole-operator" } }),
     )
   }
-  return plane.kubeConfigFor(await plane.serviceAccountToken(namespace, "awms-guacamole-operator"))
+  const kc = plane.kubeConfigFor(await plane.serviceAccountToken(namespace, "awms-guacamole-operator"))
+  // With deploy/rbac.yaml's roles applied, wait until the authorizer has seen their bindings.
+  const bound = (await api.list("rbac.authorization.k8s.io", "rolebindings", NAMESPACE).catch(() => [])).length > 0
+  if (bound && namespace === NAMESPACE) await waitForGrants(kc, rbacProbes)
+  return kc
 }
 
 /** Under PGlite the password is not checked: use one that cannot appear in the report by chance. */

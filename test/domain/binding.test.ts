@@ -91,8 +91,9 @@ describe("decodeBinding accepts what the API server serves", () => {
     expect(b.status).toEqual({ deploymentName: "d", extra: { a: 1 } })
   })
 
-  test("names with @, spaces and non-ASCII characters are fine", () => {
-    expect(ok(raw({ workspace: "café ws", username: "shaun.turner@example.co.uk" })).spec.username).toBe(
+  test("usernames with @, inner spaces and non-ASCII characters are fine", () => {
+    expect(ok(raw({ workspace: "ws1", username: "café ws" })).spec.username).toBe("café ws")
+    expect(ok(raw({ workspace: "example-workspace", username: "shaun.turner@example.co.uk" })).spec.username).toBe(
       "shaun.turner@example.co.uk"
     )
   })
@@ -142,8 +143,9 @@ describe("decodeBinding rejects with one sentence naming the field", () => {
     expect(fails(raw({ username: "alice\n" }))).toBe(
       'spec.username must not contain control characters (got "alice\\n")'
     )
-    expect(fails(raw({ workspace: "w\u0000s" }))).toStartWith("spec.workspace must not contain control characters")
-    expect(fails(raw({ workspace: "w\u007Fs" }))).toStartWith("spec.workspace must not contain control characters")
+    expect(fails(raw({ username: "w\u0000s" }))).toStartWith("spec.username must not contain control characters")
+    expect(fails(raw({ username: "w\u007Fs" }))).toStartWith("spec.username must not contain control characters")
+    expect(fails(raw({ workspace: "w\u0000s" }))).toStartWith("spec.workspace must be the name of an AnalyticsWorkspace")
   })
 
   test("a lone surrogate (not encodable as UTF-8, so not storable in PostgreSQL)", () => {

@@ -163,10 +163,10 @@ describe("desired objects", () => {
   })
 
   test("workspace and username with any characters go to annotations, never to labels", () => {
-    const d = desiredDeployment(bindingOf({ workspace: "café ws", username: "a@b.org" }), DEPLOYMENT, 1, settings)
+    const d = desiredDeployment(bindingOf({ workspace: "ws1", username: "café ws/a@b.org" }), DEPLOYMENT, 1, settings)
     expect(d.spec.template.metadata.annotations).toEqual({
-      "xlscsde.nhs.uk/workspace": "café ws",
-      "xlscsde.nhs.uk/username": "a@b.org"
+      "xlscsde.nhs.uk/workspace": "ws1",
+      "xlscsde.nhs.uk/username": "café ws/a@b.org"
     })
     for (const value of Object.values(d.metadata.labels)) expect(isValidLabelValue(value)).toBe(true)
   })

@@ -161,6 +161,9 @@ describe("ensure", () => {
       "INSERT", // entity
       "INSERT", // guacamole_user
       "WITH", // the three READ permissions
+      "INSERT", // the group marked as the operator's
+      "INSERT", // the connection's holder
+      "INSERT", // the user's holder
       "COMMIT",
     ])
     expect(ours[2]).toContain("pg_advisory_xact_lock")
@@ -333,8 +336,8 @@ describe("revoke", () => {
        WHERE e.name = 'ws1@bob' AND c.connection_name = 'bob'`
     expect(bobRowsBefore.length).toBe(1)
 
-    const removed = await run(op.service.revoke({ workspace: "ws1", username: "alice", entityName: "ws1@alice" }))
-    expect(removed).toEqual([
+    const removed = await run(op.service.revoke({ holder: { namespace: "jupyterhub", name: "ws1-alice" } }))
+    expect(removed.changes).toEqual([
       'delete Guacamole user "ws1@alice" with its permissions',
       'delete connection "ws1/alice"',
     ])
@@ -356,21 +359,21 @@ describe("revoke", () => {
     // Bob is untouched and still converged.
     expect(await run(op.service.plan(access({ username: "bob" })))).toEqual([])
 
-    expect(await run(op.service.revoke({ workspace: "ws1", username: "bob", entityName: "ws1@bob" }))).toEqual([
+    expect((await run(op.service.revoke({ holder: { namespace: "jupyterhub", name: "ws1-bob" } }))).changes).toEqual([
       'delete Guacamole user "ws1@bob" with its permissions',
       'delete connection "ws1/bob"',
       'delete empty connection group "ws1"',
     ])
     expect(Object.values(await counts(db.sql)).every((n) => n === 0)).toBe(true)
-    expect(await run(op.service.revoke({ workspace: "ws1", username: "bob", entityName: "ws1@bob" }))).toEqual([])
+    expect((await run(op.service.revoke({ holder: { namespace: "jupyterhub", name: "ws1-bob" } }))).changes).toEqual([])
   })
 
   test("keeps a group that still holds a child group", async () => {
     await run(op.service.ensure(access()))
     await db.sql`INSERT INTO guacamole_connection_group (connection_group_name, parent_id)
                  SELECT 'inner', connection_group_id FROM guacamole_connection_group`
-    const removed = await run(op.service.revoke({ workspace: "ws1", username: "alice", entityName: "ws1@alice" }))
-    expect(removed).not.toContain('delete empty connection group "ws1"')
+    const removed = await run(op.service.revoke({ holder: { namespace: "jupyterhub", name: "ws1-alice" } }))
+    expect(removed.changes).not.toContain('delete empty connection group "ws1"')
     expect(await counts(db.sql)).toMatchObject({ guacamole_connection_group: 2 })
   })
 })

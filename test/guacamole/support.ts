@@ -20,6 +20,7 @@ export const access = (over: Partial<GuacamoleAccess> = {}): GuacamoleAccess => 
     password: Redacted.make(VNC_PASSWORD),
     validUntil: "2031-12-31",
     disabled: false,
+    holder: { namespace: "jupyterhub", name: `${workspace}-${username}`, uid: `uid-${workspace}-${username}` },
     ...over,
   }
 }

@@ -164,14 +164,18 @@ forEachServer("lifecycle", (server) => {
         (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d)).spec.template.metadata.annotations["xlscsde.nhs.uk/vnc-secret-uid"]
       const oldPassword = (await passwordOf())
       const oldAnnotation = (await podAnnotation())
-      expect(oldAnnotation).toBe((await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)).metadata.uid)
+      const secretVersion = async () => {
+        const { uid, resourceVersion } = (await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)).metadata
+        return `${uid}/${resourceVersion}`
+      }
+      expect(oldAnnotation).toBe(await secretVersion())
 
       await Effect.runPromise(h.kube.delete(Secrets, GUACAMOLE_NAMESPACE, secretName))
       await waitFor(async () => (await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)), { message: "a new Secret" })
       await settled(h)
       const newPassword = (await passwordOf())
       expect(newPassword).not.toBe(oldPassword)
-      expect((await podAnnotation())).toBe((await h.get("", "secrets", GUACAMOLE_NAMESPACE, secretName)).metadata.uid)
+      expect(await podAnnotation()).toBe(await secretVersion())
       expect((await podAnnotation())).not.toBe(oldAnnotation)
       const [param] = await h.db.sql`
         SELECT p.parameter_value FROM guacamole_connection_parameter p

@@ -4,9 +4,9 @@
  * shared VNC password `1234` is replaced by the binding's own.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { make as makeGuacamoleDb } from "../../src/guacamole/db.ts"
+import { pythonOperatorRows } from "../guacamole/python-operator.ts"
 import { Bindings, Deployments, Services } from "../../src/kube/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
@@ -82,19 +82,7 @@ forEachServer("upgrade", (server) => {
     )
     before.deployment = deployment.metadata.uid!
     before.service = service.metadata.uid!
-    const db = makeGuacamoleDb(h.db.sql)
-    await Effect.runPromise(
-      db.ensure({
-        workspace: "ws1",
-        username: "alice",
-        entityName: "ws1@alice",
-        hostname: `client-${d}.${GUACAMOLE_NAMESPACE}.svc.cluster.local`,
-        port: 5900,
-        password: Redacted.make("1234"),
-        validUntil: null,
-        disabled: false,
-      }),
-    )
+    await pythonOperatorRows(h.db.sql, "ws1", "alice", `client-${d}.${GUACAMOLE_NAMESPACE}.svc.cluster.local`)
     await h.startOperator()
     await settled(h)
   })
@@ -131,5 +119,19 @@ forEachServer("upgrade", (server) => {
     expect(user!.valid_until).toBe("2099-12-31")
     expect((await h.binding("ws1-alice"))!.status.statusText).toBe("READY")
     expect((await h.binding("ws1-alice"))!.status.deploymentName).toBe(d)
+  })
+
+  test("the Python operator's rows are adopted: marked in Guacamole's attribute tables as this binding's", async () => {
+    const binding = (await h.binding("ws1-alice"))!
+    const holder = `${BINDING_NAMESPACE}/ws1-alice/${binding.metadata.uid}`
+    const [user] = await h.db.sql`SELECT ua.attribute_value FROM guacamole_user_attribute ua JOIN guacamole_user u USING (user_id)
+      JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws1@alice' AND ua.attribute_name = 'xlscsde.nhs.uk/binding'`
+    expect(user!.attribute_value).toBe(holder)
+    const [connection] = await h.db.sql`SELECT ca.attribute_value FROM guacamole_connection_attribute ca
+      JOIN guacamole_connection c USING (connection_id) WHERE c.connection_name = 'alice'`
+    expect(connection!.attribute_value).toBe(holder)
+    const [group] = await h.db.sql`SELECT ga.attribute_value FROM guacamole_connection_group_attribute ga
+      JOIN guacamole_connection_group g USING (connection_group_id) WHERE g.connection_group_name = 'ws1'`
+    expect(group!.attribute_value).toBe("awms-guacamole-operator")
   })
 })

@@ -88,6 +88,20 @@ export const controlPlaneSkipReason =
   "the real control plane is not built here (needs Go: bun run tools:build, or KUBEBUILDER_ASSETS)"
 
 const STATIC_TOKEN = "static-token-for-tests"
+
+/** The built-in resource types the control plane's own set-up reads and writes. */
+const builtin = (group: string, plural: string, kind: string, namespaced: boolean) => ({
+  id: group ? `${plural}.${group}` : plural,
+  group,
+  version: "v1",
+  plural,
+  kind,
+  namespaced,
+})
+const NODES = builtin("", "nodes", "Node", false)
+const NAMESPACES = builtin("", "namespaces", "Namespace", false)
+const SERVICE_ACCOUNTS = builtin("", "serviceaccounts", "ServiceAccount", true)
+const CRDS = builtin("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", false)
 const ADMIN = "admin"
 
 const freePort = (): number => {
@@ -324,7 +338,7 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
         ]),
       )
       await Effect.runPromise(
-        admin.create({ id: "nodes", group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false }, undefined, {
+        admin.create(NODES, undefined, {
           apiVersion: "v1",
           kind: "Node",
           metadata: {
@@ -339,34 +353,24 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
 
     if (kwok && kcm) {
       // The node admission taints a new node not-ready until the node lifecycle controller sees KWOK's heartbeat.
-      const nodes = { id: "nodes", group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false }
       await waitFor(
         async () => {
-          const node = await Effect.runPromise(admin.get(nodes, undefined, "kwok-node-0"))
+          const node = await Effect.runPromise(admin.get(NODES, undefined, "kwok-node-0"))
           const ready = (node.status?.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True")
           return ready && !(node.spec?.taints ?? []).some((t: any) => t.key === "node.kubernetes.io/not-ready")
         },
         { timeoutMs: 60_000, message: "KWOK's node to be Ready and schedulable" },
       )
     }
-    const namespaces = { id: "namespaces", group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false }
     for (const name of options.namespaces ?? []) {
       if (["default", "kube-system", "kube-public"].includes(name)) continue
-      await Effect.runPromise(admin.create(namespaces, undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name } }))
-    }
-    const crds = {
-      id: "customresourcedefinitions.apiextensions.k8s.io",
-      group: "apiextensions.k8s.io",
-      version: "v1",
-      plural: "customresourcedefinitions",
-      kind: "CustomResourceDefinition",
-      namespaced: false,
+      await Effect.runPromise(admin.create(NAMESPACES, undefined, { apiVersion: "v1", kind: "Namespace", metadata: { name } }))
     }
     for (const crd of options.crds ?? []) {
-      const created = await Effect.runPromise(admin.create(crds, undefined, crd as object))
+      const created = await Effect.runPromise(admin.create(CRDS, undefined, crd as object))
       await waitFor(
         async () => {
-          const got = await Effect.runPromise(admin.get(crds, undefined, created.metadata.name))
+          const got = await Effect.runPromise(admin.get(CRDS, undefined, created.metadata.name))
           return (got.status?.conditions ?? []).some((c: any) => c.type === "Established" && c.status === "True")
         },
         { timeoutMs: 30_000, message: `CRD ${created.metadata.name} to be established` },
@@ -374,17 +378,9 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     }
     // Pods need their namespace's default ServiceAccount (made by the controller manager).
     if (kcm) {
-      const serviceAccounts = {
-        id: "serviceaccounts",
-        group: "",
-        version: "v1",
-        plural: "serviceaccounts",
-        kind: "ServiceAccount",
-        namespaced: true,
-      }
       for (const ns of ["default", ...(options.namespaces ?? [])]) {
         await waitFor(
-          async () => (await Effect.runPromise(Effect.either(admin.get(serviceAccounts, ns, "default"))))._tag === "Right",
+          async () => (await Effect.runPromise(Effect.either(admin.get(SERVICE_ACCOUNTS, ns, "default"))))._tag === "Right",
           { timeoutMs: 30_000, message: `the default ServiceAccount in ${ns}` },
         )
       }

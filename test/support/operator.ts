@@ -11,6 +11,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { type Clock, Duration, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import YAML from "yaml"
 import { defaultIdleSettings, OPERATOR_NAME, type OperatorConfig } from "../../src/config.ts"
+import type { DbSettings } from "../../src/guacamole/settings.ts"
 import { defaultBrowserPod } from "../../src/domain/browser-pod.ts"
 import type { KubeClientService, KubeObject } from "../../src/kube/client.ts"
 import { Bindings } from "../../src/kube/resources.ts"
@@ -41,6 +42,8 @@ export interface HarnessOptions {
   readonly crd?: "project" | "fixture"
   readonly emulator?: EmulatorOptions
   readonly config?: Partial<OperatorConfig>
+  /** Database settings on top of the test database's own (pool size, timeouts). */
+  readonly db?: Partial<Omit<DbSettings, "host" | "port" | "database" | "username" | "password">>
   readonly operator?: OperatorOptions
   /** Start the operator at once (default true). */
   readonly start?: boolean
@@ -91,6 +94,7 @@ export const testConfig = (db: TestDatabase, overrides: Partial<OperatorConfig> 
   concurrency: 4,
   httpPort: 0,
   resyncInterval: Duration.minutes(10),
+  verifyInterval: Duration.minutes(1),
   watchTimeoutSeconds: 60,
   watchIdleTimeout: Duration.seconds(90),
   leaderElection: false,
@@ -124,7 +128,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const db = await createTestDatabase()
   const kc = server.kubeConfig()
   const kube = server.admin
-  let config = testConfig(db, options.config)
+  const base = testConfig(db, options.config)
+  let config: OperatorConfig = options.db ? { ...base, db: { ...base.db, ...options.db } } : base
   let scope: Scope.CloseableScope | undefined
   let handle: OperatorHandle | undefined
 

@@ -146,6 +146,40 @@ export async function applyManifests(kube: KubeClientService, docs: ReadonlyArra
 export const rbacManifests = (): any[] =>
   YAML.parseAllDocuments(readFileSync(resolve(repoRoot, "deploy/rbac.yaml"), "utf8")).map((d) => d.toJS())
 
+/**
+ * Waits until the server's authorizer grants `kc`'s user these permissions:
+ * kube-apiserver's RBAC authorizer learns of new bindings through its own
+ * watch, a moment after they are written.
+ */
+export async function waitForGrants(
+  kc: KubeConfig,
+  attributes: ReadonlyArray<{ verb: string; group: string; resource: string; namespace?: string }>,
+): Promise<void> {
+  const kube = makeKubeClient(kc)
+  await waitFor(
+    async () => {
+      for (const resourceAttributes of attributes) {
+        const review = (await Effect.runPromise(
+          kube.request({
+            method: "POST",
+            path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body: { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes } },
+          }),
+        )) as { status?: { allowed?: boolean } }
+        if (review.status?.allowed !== true) return false
+      }
+      return true
+    },
+    { timeoutMs: 20_000, message: "the new RBAC bindings to take effect" },
+  )
+}
+
+/** What deploy/rbac.yaml grants, one permission from each of its roles. */
+export const rbacProbes = [
+  { verb: "watch", group: "xlscsde.nhs.uk", resource: "analyticsworkspacebindings" },
+  { verb: "create", group: "", resource: "secrets", namespace: OPERATOR_SERVICE_ACCOUNT.namespace },
+] as const
+
 const getOrUndefined = async (kube: KubeClientService, rt: ResourceType, ns: string | undefined, name: string) => {
   const r = await Effect.runPromise(Effect.either(kube.get(rt, ns, name)))
   if (Either.isRight(r)) return r.right
@@ -232,6 +266,7 @@ async function realServer(options: ServerOptions): Promise<TestServer> {
       if (!operatorToken) {
         await applyManifests(admin, rbacManifests())
         operatorToken = await plane.serviceAccountToken(OPERATOR_SERVICE_ACCOUNT.namespace, OPERATOR_SERVICE_ACCOUNT.name)
+        await waitForGrants(plane.kubeConfigFor(operatorToken), rbacProbes)
       }
       return plane.kubeConfigFor(operatorToken)
     },
