@@ -3,6 +3,7 @@
  * disagree (test/readme.test.ts compares them):
  * - the settings table, from src/config.ts;
  * - the sandbox tour, from scripts/sandbox/tour.ts (which a test runs with kubectl);
+ * - the Event reasons, from src/controller/event-reasons.ts;
  * - the chart's values, from the `# --` comments of deploy/chart/values.yaml.
  *
  *   bun run scripts/readme.ts          print the blocks
@@ -12,6 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import YAML from "yaml"
 import { settingsTable } from "../src/config.ts"
+import { eventReasons } from "../src/controller/event-reasons.ts"
 import { tourScript } from "./sandbox/tour.ts"
 
 const cell = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ")
@@ -23,6 +25,12 @@ export const renderSettingsTable = (): string =>
     ...settingsTable.map((s) => `| \`${s.name}\` | ${cell(s.default)} | ${cell(s.meaning)} |`),
   ].join("\n")
 
+export const renderEventReasons = (): string =>
+  [
+    "| Reason | Type | What happened | What to do |",
+    "| --- | --- | --- | --- |",
+    ...eventReasons.map((r) => `| \`${r.reason}\` | ${r.type} | ${cell(r.meaning)} | ${cell(r.action)} |`),
+  ].join("\n")
 /**
  * One row per value of deploy/chart/values.yaml that has a `# --` comment (the comment's lines from
  * `--` on), with its default; a commented map whose values are commented too gets its own rows.
@@ -61,6 +69,7 @@ export const renderTour = (): string => ["```sh", tourScript().trimEnd(), "```"]
 export const blocks: ReadonlyArray<{ readonly name: string; readonly render: () => string }> = [
   { name: "settings", render: renderSettingsTable },
   { name: "tour", render: renderTour },
+  { name: "events", render: renderEventReasons },
   { name: "values", render: renderValuesTable },
 ]
 

@@ -5,7 +5,7 @@
 import { relative } from "node:path"
 import { parseSandboxArgs, USAGE, UsageError, type SandboxArgs } from "./sandbox/args.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, startSandbox, type Sandbox } from "./sandbox/assembly.ts"
-import { loginLine, readGuacamoleLogins, startLiveView, type LiveView } from "./sandbox/table.ts"
+import { startLiveView, type LiveView } from "./sandbox/table.ts"
 
 const out = (text: string) => process.stdout.write(text)
 const err = (text: string) => process.stderr.write(text)
@@ -52,7 +52,11 @@ const shutdown = async (signal: string) => {
   process.exit(0)
 }
 process.on("SIGINT", () => void shutdown("SIGINT"))
+// Whatever ends the process, the terminal gets its normal screen back.
+process.on("exit", () => view?.stop())
 process.on("SIGTERM", () => void shutdown("SIGTERM"))
+// The terminal went away (its window closed): stop as cleanly as for Ctrl-C.
+process.on("SIGHUP", () => void shutdown("SIGHUP"))
 
 const shortPath = (p: string) => {
   const r = relative(process.cwd(), p)
@@ -94,16 +98,6 @@ out(
 )
 out(`sandbox ready: KUBECONFIG=${s.kubeconfigPath}\n`)
 
-if (s.examples.length > 0) {
-  try {
-    const logins = await readGuacamoleLogins(s.sql)
-    out("\nWhat a Guacamole login sees (from the database):\n")
-    for (const l of logins) out(`  ${loginLine(l)}\n`)
-  } catch (e) {
-    err(`sandbox: could not read the Guacamole logins: ${e instanceof Error ? e.message : String(e)}\n`)
-  }
-}
-
 const example = s.examples[0]?.name ?? "ws1-alice"
 out("\n")
 view = startLiveView({
@@ -114,6 +108,7 @@ view = startLiveView({
   write: out,
   tty,
   footer: [
+    `KUBECONFIG=${kc}   operator log: ${shortPath(s.logFile)}`,
     `Browser Deployments live in namespace ${GUACAMOLE_NAMESPACE}; bindings in ${BINDING_NAMESPACE}. Try:`,
     `  kubectl --kubeconfig ${kc} scale awsb/${example} -n ${BINDING_NAMESPACE} --replicas=1`,
     `  kubectl --kubeconfig ${kc} get awsb,deploy -A`,

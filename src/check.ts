@@ -29,6 +29,7 @@ import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
 import { KubeClient, loadKubeConfig, make as makeKubeClient, type KubeClientService } from "./kube/client.ts"
 import type { KubeError } from "./kube/errors.ts"
+import { kubeconfigProblem } from "./kubeconfig.ts"
 import {
   Bindings,
   ConfigMaps,
@@ -293,7 +294,7 @@ export const permissionTable: ReadonlyArray<PermissionRow> = [
   { resource: Bindings, verbs: ["list", "watch", "get", "patch"], scope: "bindings", why: "serve bindings (finalizer, deployment name)" },
   { resource: Bindings, subresource: "status", verbs: ["patch"], scope: "bindings", why: "write the binding's status" },
   { resource: Bindings, subresource: "scale", verbs: ["patch"], scope: "bindings", onlyWith: (c) => cullerEnabled(c.idle), why: "stop idle browsers (scale the binding to 0)" },
-  { resource: Events, verbs: ["create"], scope: "bindings", why: "record Events on bindings" },
+  { resource: Events, verbs: ["create", "patch"], scope: "bindings", why: "record Events on bindings (patch: count a repeat on the first)" },
   { resource: CustomResourceDefinitions, verbs: ["get"], scope: "cluster", name: BINDING_CRD_NAME, why: "learn the status fields the CRD declares" },
   { resource: Deployments, verbs: ["list", "watch", "get", "create", "patch", "delete"], scope: "operator-namespace", why: "the browser Deployments" },
   { resource: Services, verbs: ["list", "watch", "get", "create", "patch", "delete"], scope: "operator-namespace", why: "the browser Services" },
@@ -528,7 +529,12 @@ export const runChecks = (input: CheckInput): Effect.Effect<ReadonlyArray<CheckR
     const kubeconfig = input.kubeconfig ?? config?.kubeconfig
     const client = yield* Effect.either(
       Effect.try({
-        try: () => makeKubeClient(typeof kubeconfig === "object" ? kubeconfig : loadKubeConfig(kubeconfig)),
+        try: () => {
+          if (typeof kubeconfig === "object") return makeKubeClient(kubeconfig)
+          const missing = kubeconfigProblem(kubeconfig)
+          if (missing !== undefined) throw new Error(missing)
+          return makeKubeClient(loadKubeConfig(kubeconfig))
+        },
         catch: (e) => (e instanceof Error ? e.message : String(e)),
       }),
     )

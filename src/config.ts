@@ -65,6 +65,8 @@ export interface OperatorConfig {
   readonly watchIdleTimeout: Duration.Duration
   readonly leaderElection: boolean
   readonly kubeconfig: string | undefined
+  /** Names this replica in Events and the leader lease (the pod's name; the host name when unset). */
+  readonly podName?: string | undefined
 }
 
 /** The value of `app.kubernetes.io/managed-by` on every object the operator creates. */
@@ -236,6 +238,11 @@ export const settingsTable: ReadonlyArray<SettingDoc> = [
     name: "KUBECONFIG",
     default: "(in-cluster)",
     meaning: "Kubeconfig file(s) to use outside a cluster; unset in a pod, which uses its service account."
+  },
+  {
+    name: "POD_NAME",
+    default: "(the host name)",
+    meaning: "Names this replica in Events and in the leader election lease; deploy/operator.yaml sets it to the pod's name."
   }
 ]
 
@@ -457,7 +464,8 @@ export const operatorConfig: Config.Config<OperatorConfig> = Config.all({
   watchTimeoutSeconds: Config.withDefault(parsed("WATCH_TIMEOUT_SECONDS", integerIn(1, 86400)), 60),
   watchIdleTimeout: Config.withDefault(parsed("WATCH_IDLE_TIMEOUT", parseDuration), Duration.seconds(90)),
   leaderElection: Config.withDefault(parsed("LEADER_ELECTION", bool), false),
-  kubeconfig: optional(text("KUBECONFIG"))
+  kubeconfig: optional(text("KUBECONFIG")),
+  podName: optional(text("POD_NAME"))
 })
 
 // ---------------------------------------------------------------------------

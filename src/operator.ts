@@ -9,6 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, Layer, type Scope } from "effect"
 import { OPERATOR_NAME, type OperatorConfig } from "./config.ts"
 import { startController, type Controller, type ControllerOptions } from "./controller/controller.ts"
+import { makeInstallationHealth } from "./controller/faults.ts"
 import * as GuacamoleDbModule from "./guacamole/db.ts"
 import { serveHttp, type HttpEndpoints } from "./http/server.ts"
 import { makeMetrics, type Metrics } from "./http/metrics.ts"
@@ -47,10 +48,13 @@ export const runOperator = (
     const db = yield* Effect.provide(GuacamoleDbModule.GuacamoleDb, context)
 
     let controller: Controller | undefined
+    const installation = makeInstallationHealth()
     const http = yield* serveHttp({
       port: config.httpPort,
       metrics,
       readiness: async () => {
+        const problem = installation.current()
+        if (problem !== undefined) return problem
         if (!controller?.ready()) return "caches are still being filled"
         // Bounded: with every pool connection waiting on a lock, the probe still answers.
         const ping = await Effect.runPromise(
@@ -67,7 +71,7 @@ export const runOperator = (
       const leadership = yield* acquireLeadership({
         namespace: config.workload.namespace,
         name: OPERATOR_NAME,
-        identity: process.env.POD_NAME ?? hostname(),
+        identity: config.podName ?? hostname(),
         ...defaultTimings,
       }).pipe(Effect.provide(context))
       done = leadership.lost.pipe(Effect.flatMap((reason) => Effect.fail(new Error(`lost leadership: ${reason}`))))
@@ -83,9 +87,9 @@ export const runOperator = (
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         watchIdleTimeout: config.watchIdleTimeout,
         idle: config.idle,
-        instance: process.env.POD_NAME ?? hostname(),
+        instance: config.podName ?? hostname(),
       },
-      { ...options, metrics },
+      { ...options, metrics, installation },
     ).pipe(Effect.provide(context))
     return { controller, http, metrics, done }
   })

@@ -6,6 +6,8 @@
 
 export const TOUR_NAMESPACE = "jupyterhub"
 export const TOUR_BINDING = "ws2-carol"
+/** Where the tour's files go: the sandbox's directory (git-ignored), relative to the clone. */
+export const TOUR_DIR = ".sandbox"
 
 /** What the operator must have done once a step's command has run. */
 export type TourCheck =
@@ -26,13 +28,13 @@ export interface TourStep {
   readonly say: string
   /** kubectl's arguments, without --kubeconfig. */
   readonly args: ReadonlyArray<string>
-  /** A file the command reads, created in the working directory first. */
+  /** A file the command reads, created first (under .sandbox/, beside the sandbox's own files, never in the clone). */
   readonly file?: TourFile
   readonly check: TourCheck
 }
 
 const carol: TourFile = {
-  name: `${TOUR_BINDING}.yaml`,
+  name: `${TOUR_DIR}/${TOUR_BINDING}.yaml`,
   content: `apiVersion: xlscsde.nhs.uk/v1
 kind: AnalyticsWorkspaceBinding
 metadata:
@@ -64,7 +66,7 @@ export const tour: ReadonlyArray<TourStep> = [
   {
     say: "Describe it: the Events say what the operator changed in Guacamole and in the cluster.",
     args: ["describe", "awsb", "ws1-alice", ...ns],
-    check: { kind: "output", contains: ["Status Text:", "READY", "GuacamoleUpdated", "StatusChanged"] },
+    check: { kind: "output", contains: ["Status Text:", "READY", "Provisioned", "create Guacamole user"] },
   },
   {
     say: "Grant a new researcher a workspace: the binding becomes READY, with a stopped browser (0 replicas).",
@@ -85,7 +87,7 @@ export const tour: ReadonlyArray<TourStep> = [
   {
     say: "The Events of the namespace.",
     args: ["get", "events", ...ns],
-    check: { kind: "output", contains: [`analyticsworkspacebinding/${TOUR_BINDING}`, "StatusChanged"] },
+    check: { kind: "output", contains: [`analyticsworkspacebinding/${TOUR_BINDING}`, "Provisioned", "Scaled"] },
   },
   {
     say: "Revoke: the operator removes the browser Deployment, its Service and the Guacamole rows.",

@@ -8,23 +8,23 @@
  *   (NAMESPACE, purpose label)        ───┘
  */
 import { randomFillSync } from "node:crypto"
-import { Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Option, Schedule, type Scope } from "effect"
 import { bindingKey, decodeBinding } from "../domain/binding.ts"
 import { bindingKeyOf, DEPLOYMENT_NAME_LABEL, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
 import { deploymentNameFor, entityNameFor } from "../domain/naming.ts"
 import { GuacamoleDb } from "../guacamole/db.ts"
-import { isTransient as isTransientDb } from "../guacamole/errors.ts"
 import { KubeClient, type KubeObject } from "../kube/client.ts"
-import { isTransient as isTransientKube } from "../kube/errors.ts"
 import { makeInformer, type Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services } from "../kube/resources.ts"
 import { CONTROLLER, type Metrics } from "../http/metrics.ts"
+import { EventReason } from "./event-reasons.ts"
 import type { IdleSettings } from "../config.ts"
 import { makeBrowserLifecycle } from "./browser.ts"
 import { cullerEnabled, makeIdleCuller } from "./idle.ts"
 import { makeEventRecorder } from "./events.ts"
+import { classifyFailure, makeInstallationHealth, type Fault, type InstallationHealth } from "./faults.ts"
 import { makeWorkQueue } from "./queue.ts"
-import { reconcile, writeBindingStatus, type ReconcileEnv, type ReconcileError } from "./reconcile.ts"
+import { reconcile, writeBindingStatus, type ReconcileEnv } from "./reconcile.ts"
 import { discoverStatusFields, type StatusFields } from "./status-fields.ts"
 
 export interface ControllerSettings {
@@ -48,6 +48,8 @@ export interface ControllerOptions {
   readonly randomBytes?: (n: number) => Uint8Array
   /** Overrides discovery of the CRD's status fields (tests). */
   readonly statusFields?: StatusFields
+  /** Where problems of the installation are noted (shared with /readyz, which needs it before the caches are full). */
+  readonly installation?: InstallationHealth
 }
 
 export interface Controller {
@@ -58,6 +60,8 @@ export interface Controller {
   readonly informers: ReadonlyArray<Informer>
   /** Queues every known binding (as the periodic resync does). */
   readonly resync: () => void
+  /** A problem of the installation (not of any one binding) that stops reconciles, with its remedy. */
+  readonly installationProblem: () => string | undefined
 }
 
 const cryptoRandomBytes = (n: number): Uint8Array => randomFillSync(new Uint8Array(n))
@@ -65,35 +69,6 @@ const cryptoRandomBytes = (n: number): Uint8Array => randomFillSync(new Uint8Arr
 const splitKey = (key: string): [string, string] => {
   const i = key.indexOf("/")
   return [key.slice(0, i), key.slice(i + 1)]
-}
-
-const describeError = (error: ReconcileError): string => {
-  switch (error._tag) {
-    case "KubeForbidden":
-      return `the operator is not allowed to do this (check its RBAC): ${error.message}`
-    case "KubeInvalid":
-      return `the API server rejected a write: ${error.message}`
-    case "KubeNotFound":
-      return `not found: ${error.message}`
-    default:
-      return error.message
-  }
-}
-
-const isTransientError = (error: ReconcileError): boolean => {
-  switch (error._tag) {
-    case "BindingProblem":
-      return false
-    case "KubeNotFound":
-    case "KubeConflict":
-    case "KubeForbidden":
-    case "KubeInvalid":
-    case "KubeGone":
-    case "KubeTransient":
-      return isTransientKube(error) || error._tag === "KubeGone"
-    default:
-      return isTransientDb(error)
-  }
 }
 
 export const startController = (
@@ -223,19 +198,21 @@ export const startController = (
       browser,
     }
 
-    const reportFailure = (key: string, error: ReconcileError) =>
+    const health = options.installation ?? makeInstallationHealth()
+
+    /** What the binding shows for a failure that is its own, or transient; installation problems and races touch no binding. */
+    const reportOnBinding = (key: string, fault: Fault) =>
       Effect.gen(function* () {
+        if (fault.kind !== "binding" && fault.kind !== "transient") return
         const [namespace, name] = splitKey(key)
         const raw = bindings.get(namespace, name)
-        // A conflict is routine (someone else wrote first): retried at once, not worth an Event.
-        if (!raw || raw.metadata.deletionTimestamp || error._tag === "KubeConflict") return
-        const message = describeError(error)
-        if (isTransientError(error)) {
-          yield* events.record(raw, "Warning", "Retrying", message)
-        } else {
-          yield* writeBindingStatus(env, raw, "ERROR", { message })
-          if (raw.status?.statusText === "ERROR") yield* events.record(raw, "Warning", "Failed", message)
-        }
+        if (!raw || raw.metadata.deletionTimestamp) return
+        if (fault.kind === "transient") return yield* events.record(raw, "Warning", EventReason.Retrying, fault.message)
+        // Once: the status says ERROR with this message, and one Event says why, until either changes.
+        const unchanged = raw.status?.statusText === "ERROR" && (!statusFields.has("message") || raw.status?.message === fault.message)
+        if (unchanged) return
+        yield* writeBindingStatus(env, raw, "ERROR", { message: fault.message })
+        yield* events.record(raw, "Warning", fault.reason, fault.message)
       }).pipe(Effect.catchAll((e) => Effect.logWarning(`could not report the failure on ${key}: ${e.message}`)))
 
     const process = (key: string) =>
@@ -249,6 +226,8 @@ export const startController = (
         if (Either.isRight(result)) {
           const outcome = result.right
           queue.forget(key)
+          // Only a reconcile that reached the database and the API server says the installation works again.
+          if (outcome.result !== "skipped" && outcome.result !== "invalid") health.clear()
           if (outcome.requeueAfter) queue.addAfter(key, outcome.requeueAfter)
           if (outcome.released && outcome.released.length > 0) wakeWaiters(outcome.released, key)
           metrics.reconcileTotal.inc({ controller: CONTROLLER, result: outcome.requeueAfter ? "requeue_after" : "success" })
@@ -258,29 +237,67 @@ export const startController = (
           )
         } else {
           const error = result.left
+          const fault = classifyFailure(error)
           const retryAfter =
             error._tag === "KubeTransient" && Option.isSome(error.retryAfter) ? error.retryAfter.value : undefined
           const retryIn = queue.addRateLimited(key, retryAfter)
+          const retryInMs = Math.round(Duration.toMillis(retryIn))
+          if (fault.kind === "race") {
+            // Someone else wrote first, or the object went while we worked on it: look again, nothing failed.
+            metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "requeue" })
+            yield* Effect.logInfo("reconcile superseded").pipe(
+              Effect.annotateLogs({ key, result: "requeue", message: fault.message, retryInMs, durationMs }),
+            )
+            return
+          }
           metrics.reconcileTotal.inc({ controller: CONTROLLER, result: "error" })
           metrics.reconcileErrors.inc({ controller: CONTROLLER, error: error._tag })
           metrics.queueRetries.inc({ name: CONTROLLER })
-          const log = isTransientError(error) ? Effect.logWarning : Effect.logError
-          yield* log("reconcile failed").pipe(
+          if (fault.kind === "installation") {
+            const now = yield* Clock.currentTimeMillis
+            const annotations = { key, error: error._tag, retryInMs, durationMs }
+            if (health.report(fault, key, now)) {
+              // ERROR: a person must act. Once a minute, not once per binding.
+              yield* Effect.logError(`${fault.problem} — remedy: ${fault.remedy}`).pipe(
+                Effect.annotateLogs({ ...annotations, bindingsWaiting: health.affected() }),
+              )
+            } else {
+              yield* Effect.logDebug("reconcile failed").pipe(Effect.annotateLogs(annotations))
+            }
+            return
+          }
+          yield* Effect.logWarning("reconcile failed").pipe(
             Effect.annotateLogs({
               key,
               error: error._tag,
-              message: describeError(error),
-              retryInMs: Math.round(Duration.toMillis(retryIn)),
+              ...(fault.kind === "binding" ? { reason: fault.reason } : {}),
+              message: fault.message,
+              retryInMs,
               durationMs,
             }),
           )
-          yield* reportFailure(key, error)
+          yield* reportOnBinding(key, fault)
         }
       })
 
     // Workers start only once every cache is full: a key reconciled against a
     // half-listed cache could take a missing binding for a deleted one.
+    // Meanwhile a cache that cannot fill because of the installation (no CRD, RBAC forbidding the LIST) says so.
+    const notSynced = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const informer of informers) {
+        const failure = informer.hasSynced() ? undefined : informer.stats.lastFailure
+        const fault = failure && classifyFailure(failure)
+        if (fault?.kind !== "installation") continue
+        if (health.report(fault, `cache of ${informer.resource.id}`, now)) {
+          yield* Effect.logError(`${fault.problem} — remedy: ${fault.remedy}`)
+        }
+      }
+    })
+    const watcher = yield* Effect.forkScoped(Effect.repeat(notSynced, Schedule.spaced(Duration.millis(500))))
     yield* Effect.forEach(informers, (i) => i.synced, { discard: true })
+    yield* Fiber.interrupt(watcher)
+    health.clear()
     let isReady = false
     yield* queue.run(settings.concurrency, process)
     isReady = true
@@ -362,5 +379,6 @@ export const startController = (
       idle: () => queue.depth() === 0 && queue.active() === 0,
       informers,
       resync,
+      installationProblem: health.current,
     } satisfies Controller
   })

@@ -40,7 +40,9 @@ import type { KubeError } from "../kube/errors.ts"
 import type { Informer } from "../kube/informer.ts"
 import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../kube/resources.ts"
 import type { BrowserLifecycle } from "./browser.ts"
+import { EventReason } from "./event-reasons.ts"
 import type { EventRecorder } from "./events.ts"
+import { recordFacts } from "./facts.ts"
 import { heldReplicas, stopOwnedBrowser } from "./replicas.ts"
 import type { StatusFields } from "./status-fields.ts"
 
@@ -108,6 +110,9 @@ const fingerprint = (access: GuacamoleAccess): string =>
     .update(JSON.stringify({ ...access, password: Redacted.value(access.password) }))
     .digest("hex")
 
+/** Kept in `applied` for a binding whose finalizer this operator has removed. */
+const releasedMark = (raw: KubeObject) => `released ${raw.metadata.uid}`
+
 const ignoreNotFound = <A, R>(effect: Effect.Effect<A, KubeError, R>) =>
   effect.pipe(Effect.catchTag("KubeNotFound", () => Effect.void))
 
@@ -146,16 +151,16 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
           ...(keep ? { keep } : {}),
         })
         if (changes.length > 0) {
-          yield* Effect.logInfo(`revoked Guacamole access: ${changes.join("; ")}`)
-          if (on) yield* env.events.record(on, "Normal", "AccessRevoked", changes.join("; "))
+          yield* Effect.logDebug(`revoked Guacamole access: ${changes.join("; ")}`)
+          if (on) yield* env.events.record(on, "Normal", EventReason.Revoked, changes.join("; "))
         }
         return released
       })
 
-    const cleanup = (deploymentName: string | undefined) =>
+    const cleanup = (deploymentName: string | undefined, on?: KubeObject) =>
       Effect.gen(function* () {
         // Access goes first: once the rows are gone nobody can open the browser.
-        const released = yield* revokeHeld()
+        const released = yield* revokeHeld(undefined, on)
         env.applied.delete(key)
         env.browser?.forget(key)
         for (const { rt, informer, object } of ownedObjects(deploymentName)) {
@@ -190,8 +195,8 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     if (raw.metadata.deletionTimestamp) {
       const finalizers = raw.metadata.finalizers ?? []
       const index = finalizers.indexOf(FINALIZER)
-      if (index < 0) return { result: "deleted", writes: 0 } satisfies Outcome
-      const released = yield* cleanup(knownDeploymentName)
+      if (index < 0 || env.applied.get(key) === releasedMark(raw)) return { result: "deleted", writes: 0 } satisfies Outcome
+      const released = yield* cleanup(knownDeploymentName, raw)
       yield* counted(
         ignoreNotFound(
           env.kube.patch(
@@ -202,7 +207,10 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
           ),
         ),
       )
-      yield* Effect.logInfo("released the binding: its Guacamole access and browser objects are gone")
+      // Until the watch says the binding is gone, the cache still shows it with our finalizer, and the
+      // deletions of its children queue it again: remember that this one is released.
+      env.applied.set(key, releasedMark(raw))
+      yield* Effect.logDebug("released the binding: its Guacamole access and browser objects are gone")
       return { result: "deleted", writes: counter.writes, released } satisfies Outcome
     }
 
@@ -213,7 +221,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       const message = decoded.left.message
       const changed = raw.status?.statusText !== "ERROR" || (env.statusFields.has("message") && raw.status?.message !== message)
       if (changed) {
-        yield* env.events.record(raw, "Warning", "InvalidSpec", message)
+        yield* env.events.record(raw, "Warning", EventReason.InvalidSpec, message)
         yield* writeStatus("ERROR", { message })
       }
       // Fail closed: a browser whose binding cannot be read is not left running,
@@ -254,7 +262,8 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     // The database decides who holds the identity (under the workspace's lock), so it
     // comes before any object is created: the loser of a race writes nothing.
     const created: string[] = []
-    const noteCreated = (what: string) => void created.push(what)
+    // What this reconcile changed, for the one Event that says so.
+    const noteCreated = (what: string) => void created.push(`create ${what}`)
     const cachedSecret = env.secrets.get(ns, secretNameFor(deploymentName))
     const cachedPassword = cachedSecret ? vncPasswordOf(cachedSecret as { data?: Record<string, string> }) : undefined
     const accessWith = (password: string): GuacamoleAccess => ({
@@ -280,7 +289,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         const planned = yield* env.db.plan(access)
         if (planned.length > 0) {
           const changes = yield* ensureHeld(env, key, binding, access)
-          if (changes.length > 0) yield* env.events.record(current, "Normal", "GuacamoleUpdated", changes.join("; "))
+          created.push(...changes)
         }
         env.applied.set(key, print)
       })
@@ -291,6 +300,7 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     if (secret.password !== firstPassword) yield* applyAccess(accessWith(secret.password))
 
     // ---- Deployment and Service --------------------------------------------------------
+    const replicasBefore = existingDeployment?.spec?.replicas
     const deployment = yield* ensureObject(
       env,
       key,
@@ -302,7 +312,6 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
       noteCreated,
     )
     yield* ensureObject(env, key, binding, Services, env.services, desiredService(binding, deploymentName, env.settings), counted, noteCreated)
-    if (created.length > 0) yield* env.events.record(current, "Normal", "Created", `created ${created.join(", ")}`)
     if (env.browser) {
       yield* env.browser.afterDeployment({ key, binding: current, before: existingDeployment, after: deployment, nowMillis: now.getTime() })
     }
@@ -311,6 +320,14 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
     const observedReplicas = Number(deployment.status?.replicas ?? 0)
     const readyReplicas = Number(deployment.status?.readyReplicas ?? 0)
     yield* writeStatus(expired ? "EXPIRED" : "READY", { deploymentName, replicas: observedReplicas, readyReplicas })
+    yield* recordFacts(env.events, current, {
+      expired,
+      expires: binding.spec.expires,
+      entityName: entityNameFor(binding.spec.workspace, binding.spec.username),
+      changes: created,
+      replicasBefore: typeof replicasBefore === "number" ? replicasBefore : undefined,
+      replicas,
+    })
     if (expired) return { result: "expired", writes: counter.writes, released } satisfies Outcome
     const untilExpiry = Duration.millis(Math.max(0, expiryInstant(binding.spec.expires).getTime() - now.getTime()))
     return {
@@ -367,11 +384,11 @@ export interface StatusFieldsUpdate {
 
 /**
  * Merge-patches the binding's status subresource with the fields that differ,
- * limited to those the installed CRD declares; records an Event when
- * statusText changes.
+ * limited to those the installed CRD declares. (Events are the callers':
+ * one per fact, not one per status change.)
  */
 export const writeBindingStatus = (
-  env: Pick<ReconcileEnv, "kube" | "bindings" | "statusFields" | "events">,
+  env: Pick<ReconcileEnv, "kube" | "bindings" | "statusFields">,
   raw: KubeObject,
   statusText: StatusText,
   fields: StatusFieldsUpdate,
@@ -394,15 +411,6 @@ export const writeBindingStatus = (
       env.kube.patch(Bindings, namespace, name, { type: "merge", body: { status: patch } }, "status"),
     )
     env.bindings.observe(updated)
-    const before = current.statusText ?? "PROVISIONING"
-    if (before !== statusText) {
-      yield* env.events.record(
-        raw,
-        statusText === "ERROR" ? "Warning" : "Normal",
-        statusText === "ERROR" ? "Failed" : "StatusChanged",
-        statusText === "ERROR" && fields.message ? fields.message : `status changed from ${before} to ${statusText}`,
-      )
-    }
   })
 
 /** Creates the object, or merge-patches the fields that differ from what the server holds (after its defaulting). */

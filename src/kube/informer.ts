@@ -13,6 +13,7 @@
  */
 import { Deferred, Duration, Effect, Runtime, Schedule, type Scope } from "effect"
 import { KubeClient, type KubeObject } from "./client.ts"
+import type { KubeError } from "./errors.ts"
 import type { ResourceType } from "./resources.ts"
 
 export type ChangeType = "ADDED" | "MODIFIED" | "DELETED"
@@ -33,6 +34,8 @@ export interface InformerStats {
   idleRestarts: number
   gone: number
   failures: number
+  /** The failure of the last LIST or WATCH, until one succeeds. */
+  lastFailure: KubeError | undefined
 }
 
 export interface Informer {
@@ -76,7 +79,7 @@ export const makeInformer = (
     const kube = yield* KubeClient
     const cache = new Map<string, KubeObject>()
     const synced = yield* Deferred.make<void>()
-    const stats: InformerStats = { lists: 0, watches: 0, idleRestarts: 0, gone: 0, failures: 0 }
+    const stats: InformerStats = { lists: 0, watches: 0, idleRestarts: 0, gone: 0, failures: 0, lastFailure: undefined }
     let resourceVersion: string | undefined
     let isSynced = false
     const label = options.namespace ? `${resource.id} in ${options.namespace}` : resource.id
@@ -176,8 +179,12 @@ export const makeInformer = (
 
     // Failures other than 410 are retried with backoff; a success resets the backoff.
     const loop = step.pipe(
+      Effect.tap(() => void (stats.lastFailure = undefined)),
       Effect.tapError((error) =>
-        Effect.sync(() => stats.failures++).pipe(
+        Effect.sync(() => {
+          stats.failures++
+          stats.lastFailure = error
+        }).pipe(
           Effect.zipRight(Effect.logWarning(`list/watch of ${label} failed: ${error.message}`)),
         ),
       ),

@@ -138,7 +138,7 @@ forEachServer("check", (kind) => {
         expect(exitCodeOf(results)).toBe(0)
         const report = formatResults(results)
         expect(report).toContain(`ok    database: connected to ${db.settings.host}:${db.settings.port}/${db.settings.database} as ${db.settings.username}`)
-        expect(report).toContain("ok    permissions: all 25 permissions the operator uses are granted")
+        expect(report).toContain("ok    permissions: all 26 permissions the operator uses are granted")
         expect(report).toContain("ok    crd: analyticsworkspacebindings.xlscsde.nhs.uk serves v1")
         expect(report).toContain("status.message declared")
         expect(report.trimEnd().split("\n").at(-1)).toBe("all 7 checks passed")
@@ -152,7 +152,7 @@ forEachServer("check", (kind) => {
       const api = await cluster(kind)
       try {
         const results = await check(api, envFor(db, { LEADER_ELECTION: "true" }))
-        expect(byName(results).get("permissions")?.detail).toBe("all 28 permissions the operator uses are granted")
+        expect(byName(results).get("permissions")?.detail).toBe("all 29 permissions the operator uses are granted")
       } finally {
         await api.stop()
       }
@@ -285,7 +285,7 @@ forEachServer("check", (kind) => {
         expect(statuses(results)).toEqual(allOk({ permissions: "fail" }))
         const permissions = byName(results).get("permissions")!
         expect(permissions.items).toEqual(["delete secrets in namespace guacamole"])
-        expect(formatResults(results)).toContain("FAIL  permissions: 1 of 25 permissions missing: delete secrets in namespace guacamole — remedy:")
+        expect(formatResults(results)).toContain("FAIL  permissions: 1 of 26 permissions missing: delete secrets in namespace guacamole — remedy:")
       } finally {
         await api.stop()
       }

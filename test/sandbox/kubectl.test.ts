@@ -5,9 +5,9 @@
  * what the operator did.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect } from "effect"
 import postgres from "postgres"
@@ -173,7 +173,10 @@ forEachServer(`the README's kubectl session${kubectl ? "" : ` [skipped: ${skipRe
   run("every step succeeds and the operator does what the step says", async () => {
     expect(sql).toBeDefined()
     for (const step of tour) {
-      if (step.file) writeFileSync(join(dir, step.file.name), step.file.content)
+      if (step.file) {
+        mkdirSync(dirname(join(dir, step.file.name)), { recursive: true })
+        writeFileSync(join(dir, step.file.name), step.file.content)
+      }
       const run = await runKubectl(step.args)
       if (run.code !== 0) {
         throw new Error(

@@ -12,8 +12,18 @@ import {
   SandboxError,
 } from "../../scripts/sandbox/assembly.ts"
 import { parseSandboxArgs, UsageError } from "../../scripts/sandbox/args.ts"
-import { plainLine, renderTable, type BindingRow } from "../../scripts/sandbox/table.ts"
+import { tour, tourScript } from "../../scripts/sandbox/tour.ts"
+import {
+  LEGEND,
+  plainLine,
+  renderScreen,
+  renderTable,
+  startLiveView,
+  type BindingRow,
+  type GuacamoleLogin,
+} from "../../scripts/sandbox/table.ts"
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
+import { waitFor } from "../support/wait.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
 setDefaultTimeout(60_000)
@@ -48,6 +58,164 @@ describe("the live table", () => {
       "binding jupyterhub/ws1-alice: PROVISIONING, - ready, connection ?",
     )
     expect(renderTable([])).toContain("(no bindings)")
+  })
+})
+
+describe("the live screen fits the terminal", () => {
+  const size = { columns: 100, rows: 30 }
+  const bindings = (n: number) =>
+    Array.from({ length: n }, (_, i) =>
+      row({ name: `ws1-user${String(i).padStart(4, "0")}`, user: `user${i}`, ready: { ready: 1, desired: 1 } }),
+    )
+  const login = (user: string): GuacamoleLogin => ({
+    login: `ws1@${user}`,
+    connection: user,
+    group: "ws1",
+    permission: "READ",
+    hostname: "client-d.guacamole.svc.cluster.local",
+    port: "5900",
+  })
+  const screen = (rows: ReadonlyArray<BindingRow>, over: Partial<typeof size> = {}) =>
+    renderScreen(
+      { bindings: rows, logins: rows.map((r) => login(r.user)), footer: ["Ctrl-C stops everything."] },
+      { ...size, ...over },
+    )
+  const fits = (lines: ReadonlyArray<string>, s = size) => {
+    expect(lines.length).toBeLessThanOrEqual(s.rows)
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(s.columns)
+  }
+
+  test("3 bindings: every row, the legend, Guacamole's view and the footer", () => {
+    const lines = screen(bindings(3))
+    fits(lines)
+    for (const b of bindings(3)) expect(lines.some((l) => l.startsWith(`jupyterhub/${b.name}`))).toBe(true)
+    for (const entry of LEGEND) expect(lines.some((l) => l.includes(entry))).toBe(true)
+    expect(lines.some((l) => l.includes("? not read yet"))).toBe(true)
+    expect(lines).toContain("What a Guacamole login sees (from the database):")
+    expect(lines.some((l) => l.includes("ws1@user2 → connection"))).toBe(true)
+    expect(lines).toContain("Ctrl-C stops everything.")
+  })
+
+  for (const n of [60, 1000]) {
+    test(`${n} bindings: as many rows as fit, a summary of the rest, the one in ERROR shown`, () => {
+      const all = bindings(n)
+      all[n - 1] = { ...all[n - 1]!, status: "ERROR" }
+      const lines = screen(all)
+      fits(lines)
+      expect(lines).toHaveLength(size.rows)
+      const summary = lines.find((l) => l.startsWith("… "))!
+      expect(summary).toContain(`of ${n} bindings (${n - 1} READY, 1 ERROR`)
+      expect(lines.some((l) => l.startsWith(`jupyterhub/${all[n - 1]!.name}`) && l.includes("ERROR"))).toBe(true)
+      expect(lines.some((l) => l.includes("? not read yet"))).toBe(true)
+      expect(lines).toContain("What a Guacamole login sees (from the database):")
+    })
+  }
+
+  test("a 300-character username: truncated with an ellipsis, the row's status still shown", () => {
+    const long = "x".repeat(300)
+    const lines = screen([row({}), row({ name: "ws1-long", user: long })], { columns: 80 })
+    fits(lines, { ...size, columns: 80 })
+    const longRow = lines.find((l) => l.startsWith("jupyterhub/ws1-long"))!
+    expect(longRow).toContain("…")
+    expect(longRow).toMatch(/READY\s+0\/0\s+yes$/)
+    expect(lines.some((l) => l.startsWith("jupyterhub/ws1-alice") && l.endsWith("yes"))).toBe(true)
+  })
+
+  test("a tiny terminal still gets the table's header and summary, nothing wider or taller", () => {
+    const tiny = { columns: 20, rows: 4 }
+    const lines = renderScreen({ bindings: bindings(1000), logins: undefined, footer: ["footer"] }, tiny)
+    fits(lines, tiny)
+    expect(lines[0]).toStartWith("BIND")
+    expect(lines.some((l) => l.startsWith("… "))).toBe(true)
+  })
+})
+
+describe("the live view on a terminal", () => {
+  /** An API server holding `bindings` and a database whose logins the test changes. */
+  const world = () => {
+    const state = {
+      bindings: [] as any[],
+      logins: [] as GuacamoleLogin[],
+    }
+    const emulator = {
+      list: (group: string) => (group === "apps" ? [] : state.bindings),
+    } as unknown as Parameters<typeof startLiveView>[0]["emulator"]
+    // The two queries the view makes: connections (workspace, username) and logins (they have a `login` column).
+    const sql = ((strings: TemplateStringsArray) => ({
+      simple: async () =>
+        strings.join("").includes("AS login")
+          ? state.logins
+          : state.logins.map((l) => ({ workspace: l.group, username: l.connection })),
+    })) as unknown as Parameters<typeof startLiveView>[0]["sql"]
+    return { state, emulator, sql }
+  }
+  const binding = (name: string, user: string) => ({
+    metadata: { namespace: "jupyterhub", name },
+    spec: { workspace: "ws1", username: user },
+    status: { statusText: "READY" },
+  })
+  const login = (user: string): GuacamoleLogin => ({
+    login: `ws1@${user}`,
+    connection: user,
+    group: "ws1",
+    permission: "READ",
+    hostname: "h",
+    port: "5900",
+  })
+
+  test("draws on the alternate screen, in place, within the terminal; keeps Guacamole's view current; restores the screen", async () => {
+    const { state, emulator, sql } = world()
+    state.bindings = Array.from({ length: 50 }, (_, i) => binding(`b${i}`, `user${i}`))
+    state.logins = [login("user0")]
+    const writes: string[] = []
+    const size = { columns: 60, rows: 12 }
+    const view = startLiveView({
+      emulator,
+      sql,
+      mayQuery: () => true,
+      write: (t) => void writes.push(t),
+      tty: true,
+      size: () => size,
+      footer: ["Ctrl-C stops everything."],
+      intervalMs: 60_000,
+      dbRefreshMs: 0,
+    })
+    try {
+      // The first refresh starts at once.
+      await waitFor(() => writes.length > 1, { message: "the first frame" })
+      expect(writes[0]).toBe("\u001b[?1049h\u001b[?25l")
+      const frame = (text: string) =>
+        text.replace(/^\u001b\[H/, "").replace(/\u001b\[J$/, "").split("\r\n").map((l) => l.replace(/\u001b\[K$/, ""))
+      const first = frame(writes.at(-1)!)
+      expect(writes.at(-1)).toStartWith("\u001b[H") // home: redrawn over itself, never scrolled
+      expect(first.length).toBeLessThanOrEqual(size.rows)
+      for (const l of first) expect([...l].length).toBeLessThanOrEqual(size.columns)
+      expect(first.some((l) => l.startsWith("… "))).toBe(true)
+      expect(first.some((l) => l.includes("ws1@user0 → connection"))).toBe(true)
+
+      // A new Guacamole login appears on the next refresh, not only at start.
+      state.logins = [login("user0"), login("user1")]
+      await view.refresh()
+      expect(frame(writes.at(-1)!).some((l) => l.includes("ws1@user1 → connection"))).toBe(true)
+
+      // Nothing changed: nothing written.
+      const count = writes.length
+      await view.refresh()
+      expect(writes.length).toBe(count)
+    } finally {
+      view.stop()
+    }
+    expect(writes.at(-1)).toBe("\u001b[?25h\u001b[?1049l")
+  })
+})
+
+describe("the README's tour", () => {
+  test("writes its files under .sandbox/, not into the clone's root", () => {
+    const files = tour.flatMap((step) => (step.file ? [step.file.name] : []))
+    expect(files.length).toBeGreaterThan(0)
+    for (const name of files) expect(name).toMatch(/^\.sandbox\/[^/]+$/)
+    const written = [...tourScript().matchAll(/^cat > (\S+)/gm)].map((m) => m[1])
+    expect(written).toEqual(files)
   })
 })
 

@@ -1,0 +1,57 @@
+/**
+ * The Events of a reconcile that went through, one per fact: the binding was
+ * provisioned, updated (something put right), scaled, or it expired. What
+ * changed goes in the message, not in more Events.
+ */
+import { Effect } from "effect"
+import type { KubeObject } from "../kube/client.ts"
+import { EventReason } from "./event-reasons.ts"
+import type { EventRecorder } from "./events.ts"
+
+export interface Facts {
+  readonly expired: boolean
+  readonly expires: string | null
+  readonly entityName: string
+  /** What this reconcile created or corrected, in Guacamole and in the cluster. */
+  readonly changes: ReadonlyArray<string>
+  /** The browser Deployment's replicas before this reconcile; undefined when it did not exist. */
+  readonly replicasBefore: number | undefined
+  readonly replicas: number
+}
+
+/** One Event per fact of a reconcile that went through: provisioned, updated, scaled, expired. */
+export const recordFacts = (events: EventRecorder, binding: KubeObject, facts: Facts): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const before = String(binding.status?.statusText ?? "PROVISIONING")
+    const changes = facts.changes.join("; ")
+    if (facts.expired) {
+      if (before !== "EXPIRED") {
+        yield* events.record(
+          binding,
+          "Normal",
+          EventReason.Expired,
+          `spec.expires (${facts.expires}) has passed: the browser is stopped and Guacamole user "${facts.entityName}" disabled`,
+        )
+      }
+      return
+    }
+    const firstTime = before !== "READY" && before !== "EXPIRED" && !binding.status?.deploymentName
+    if (firstTime) {
+      yield* events.record(binding, "Normal", EventReason.Provisioned, changes === "" ? "READY" : changes)
+    } else if (changes !== "" || before !== "READY") {
+      yield* events.record(
+        binding,
+        "Normal",
+        EventReason.Updated,
+        [before !== "READY" ? `${before} → READY` : "", changes].filter((s) => s !== "").join("; "),
+      )
+    }
+    if (facts.replicasBefore !== undefined && facts.replicasBefore !== facts.replicas) {
+      yield* events.record(
+        binding,
+        "Normal",
+        EventReason.Scaled,
+        `browser scaled from ${facts.replicasBefore} to ${facts.replicas} replica${facts.replicas === 1 ? "" : "s"}`,
+      )
+    }
+  })

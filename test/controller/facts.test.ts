@@ -1,0 +1,55 @@
+import { describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import type { EventRecorder } from "../../src/controller/events.ts"
+import { recordFacts, type Facts } from "../../src/controller/facts.ts"
+import type { KubeObject } from "../../src/kube/client.ts"
+
+const recorded = (status: Record<string, unknown> | undefined, facts: Partial<Facts>) => {
+  const events: Array<[string, string, string]> = []
+  const recorder: EventRecorder = { record: (_b, type, reason, message) => Effect.sync(() => void events.push([type, reason, message])) }
+  const binding: KubeObject = { metadata: { name: "b", namespace: "ns", uid: "u" }, ...(status ? { status } : {}) }
+  Effect.runSync(
+    recordFacts(recorder, binding, {
+      expired: false,
+      expires: "2099-12-31",
+      entityName: "ws1@alice",
+      changes: [],
+      replicasBefore: 0,
+      replicas: 0,
+      ...facts,
+    }),
+  )
+  return events
+}
+
+describe("one Event per fact", () => {
+  test("a new binding: Provisioned, with what was created", () => {
+    expect(recorded(undefined, { changes: ["create Guacamole user \"ws1@alice\"", "create Deployment guacamole/d"], replicasBefore: undefined })).toEqual([
+      ["Normal", "Provisioned", 'create Guacamole user "ws1@alice"; create Deployment guacamole/d'],
+    ])
+  })
+
+  test("nothing changed: no Event", () => {
+    expect(recorded({ statusText: "READY", deploymentName: "d" }, {})).toEqual([])
+  })
+
+  test("a replicas change: Scaled, and nothing else", () => {
+    expect(recorded({ statusText: "READY", deploymentName: "d" }, { replicasBefore: 0, replicas: 1 })).toEqual([
+      ["Normal", "Scaled", "browser scaled from 0 to 1 replica"],
+    ])
+  })
+
+  test("expiry: Expired once, including its scale to 0", () => {
+    const expired = { expired: true, expires: "2020-01-01", replicasBefore: 1, replicas: 0 }
+    expect(recorded({ statusText: "READY", deploymentName: "d" }, expired)).toEqual([
+      ["Normal", "Expired", 'spec.expires (2020-01-01) has passed: the browser is stopped and Guacamole user "ws1@alice" disabled'],
+    ])
+    expect(recorded({ statusText: "EXPIRED", deploymentName: "d" }, expired)).toEqual([])
+  })
+
+  test("an extended expiry: Updated, saying it is READY again", () => {
+    expect(recorded({ statusText: "EXPIRED", deploymentName: "d" }, { changes: ["update Guacamole user \"ws1@alice\": disabled true → false"] })).toEqual([
+      ["Normal", "Updated", 'EXPIRED → READY; update Guacamole user "ws1@alice": disabled true → false'],
+    ])
+  })
+})
