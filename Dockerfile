@@ -7,6 +7,8 @@ WORKDIR /src
 COPY package.json bun.lock ./
 # The lockfile names every workspace, so each one's package.json must be there to install.
 COPY test/emulator/package.json ./test/emulator/
+# postgres.js is installed with the project's patch (package.json's patchedDependencies).
+COPY patches ./patches
 RUN bun install --frozen-lockfile --production
 COPY tsconfig.json ./
 COPY src ./src
