@@ -335,6 +335,9 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
           "--node-ip=127.0.0.1",
           "--cidr=10.244.0.0/16",
           `--server-address=127.0.0.1:${freePort()}`,
+          // KWOK keeps the node's Lease (and status) fresh; without one the node lifecycle controller marks
+          // the node NotReady after its grace period, and with it every browser pod unready.
+          "--node-lease-duration-seconds=40",
         ]),
       )
       await Effect.runPromise(

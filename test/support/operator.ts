@@ -214,7 +214,27 @@ export const secretValue = (r: Redacted.Redacted<string>) => Redacted.value(r)
  * queue is empty with no reconcile running.
  */
 export async function settled(h: Harness, timeoutMs = h.server.kind === "real" ? 30_000 : 10_000): Promise<void> {
+  // On a real cluster the controllers move too: a rollout replaces pods and each step changes the
+  // Deployment's status, which the binding's status follows. Settled means those have finished as well.
+  if (h.server.kind === "real") {
+    await waitFor(
+      async () => (await h.list("apps", "deployments", h.config.workload.namespace)).every(rolledOut),
+      { timeoutMs, message: "the browser Deployments' rollouts to finish" },
+    )
+  }
   await waitFor(() => isSettledOn(h.operator().controller, h.list), { timeoutMs, message: "the operator to settle" })
+}
+
+/** A Deployment whose controller has seen its last change and runs exactly the pods it asks for, all ready. */
+const rolledOut = (d: any): boolean => {
+  const want = d.spec?.replicas ?? 1
+  const st = d.status ?? {}
+  return (
+    st.observedGeneration === d.metadata.generation &&
+    (st.replicas ?? 0) === want &&
+    (st.updatedReplicas ?? 0) === want &&
+    (st.readyReplicas ?? 0) === want
+  )
 }
 
 /** The API writes the operator makes when it reconciles every binding again from a settled state. */

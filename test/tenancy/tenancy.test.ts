@@ -48,7 +48,7 @@ forEachServer("tenancy", (server) => {
       const b = await waitForStatusOf(h, "admin-grab", "ERROR")
       expect(b.status!.message).toContain('Guacamole user "admin@trust.nhs.uk"')
       expect(b.status!.message).toContain("not made by this operator")
-      const failed = await waitFor(async () => (await eventsOf(h, "admin-grab")).find((e: any) => e.reason === "Failed"))
+      const failed = await waitFor(async () => (await eventsOf(h, "admin-grab")).find((e: any) => e.reason === "Conflict"))
       expect(failed.message).toContain("admin@trust.nhs.uk")
       // No write: not the user, not a group or connection of that name, no browser.
       expect(await unmarkedRowsChecksum(h.db.sql)).toBe(before)
