@@ -25,8 +25,8 @@ interface ToolSpec {
   readonly versionOf: string
   /** The Go package of its main. */
   readonly pkg: string
-  /** -X settings the release build stamps (so /version names the release), from the version. */
-  readonly stamp?: (version: string) => ReadonlyArray<string>
+  /** -X settings the release build stamps (so /version names the release), from the version and the go.mod. */
+  readonly stamp?: (version: string, gomod: string) => ReadonlyArray<string>
 }
 
 // What Kubernetes' release build stamps into component-base (kube-apiserver's /version) and client-go.
@@ -57,7 +57,21 @@ const specs = {
   },
   etcd: { module: "etcd", versionOf: "go.etcd.io/etcd/server/v3", pkg: "go.etcd.io/etcd/server/v3" },
   kwok: { module: "kwok", versionOf: "sigs.k8s.io/kwok", pkg: "sigs.k8s.io/kwok/cmd/kwok" },
-  helm: { module: "helm", versionOf: "helm.sh/helm/v3", pkg: "helm.sh/helm/v3/cmd/helm" },
+  helm: {
+    // As helm's Makefile stamps it: its version, and the Kubernetes version its client libraries are
+    // (which `helm template` and `helm lint` take as the cluster's when there is none).
+    stamp: (version: string, gomod: string) => {
+      const k8s = /k8s\.io\/client-go v0\.(\d+)\./.exec(gomod)?.[1] ?? "0"
+      return [
+        `helm.sh/helm/v3/internal/version.version=${version}`,
+        `helm.sh/helm/v3/internal/version.gitTreeState=clean`,
+        ...["pkg/lint/rules", "pkg/chartutil"].flatMap((pkg) => [
+          `helm.sh/helm/v3/${pkg}.k8sVersionMajor=1`,
+          `helm.sh/helm/v3/${pkg}.k8sVersionMinor=${k8s}`,
+        ]),
+      ]
+    },
+    module: "helm", versionOf: "helm.sh/helm/v3", pkg: "helm.sh/helm/v3/cmd/helm" },
 } as const satisfies Record<string, ToolSpec>
 
 export type Tool = keyof typeof specs
@@ -80,7 +94,17 @@ export const cacheRoot = (): string =>
   process.env.AWMS_TOOLS_CACHE ||
   join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "awms-guacamole-operator", "tools")
 
-const cachedPath = (tool: Tool): string => join(cacheRoot(), `${tool}-${toolVersion(tool)}`, tool)
+const gomodOf = (tool: Tool): string => readFileSync(join(goRoot, specs[tool].module, "go.mod"), "utf8")
+
+/** The -X settings of a tool's build. */
+const stampOf = (tool: Tool): ReadonlyArray<string> => {
+  const spec: ToolSpec = specs[tool]
+  return spec.stamp?.(toolVersion(tool), gomodOf(tool)) ?? []
+}
+
+/** The cache entry: the version, and a digest of how it is built, so a changed recipe builds anew. */
+const cachedPath = (tool: Tool): string =>
+  join(cacheRoot(), `${tool}-${toolVersion(tool)}-${Bun.hash(stampOf(tool).join(" ")).toString(36).slice(0, 6)}`, tool)
 
 const isExecutable = (path: string): boolean => {
   try {
@@ -125,8 +149,7 @@ export function buildTools(tools: ReadonlyArray<Tool> = allTools, log: (line: st
     mkdirSync(staging, { recursive: true })
     log(`building ${group.map((t) => `${t} ${toolVersion(t)}`).join(", ")} (go build in go/${module})`)
     const started = performance.now()
-    const spec: ToolSpec = specs[group[0]!]
-    const stamp = (spec.stamp?.(toolVersion(group[0]!)) ?? []).map((x) => ` -X ${x}`).join("")
+    const stamp = stampOf(group[0]!).map((x) => ` -X ${x}`).join("")
     const result = spawnSync(
       "go",
       ["build", "-trimpath", `-ldflags=-s -w${stamp}`, "-o", `${staging}/`, ...group.map((t) => specs[t].pkg)],

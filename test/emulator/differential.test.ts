@@ -155,12 +155,16 @@ forEachServer("API semantics the operator depends on", (kind) => {
     const r = await req("POST", bindings, binding("bad", { replicas: "x" }))
     expect(r.status).toBe(422)
     expect(r.body.details.causes).toEqual([
-      { reason: "FieldValueInvalid", message: 'Invalid value: "": "spec" must validate at least one schema (anyOf)', field: "<nil>" },
-      { reason: "FieldValueRequired", message: "Required value", field: "spec.username" },
       { reason: "FieldValueTypeInvalid", message: 'Invalid value: "string": spec.replicas in body must be of type integer: "string"', field: "spec.replicas" },
       { reason: "FieldValueRequired", message: "Required value", field: "spec.workspace" },
       { reason: "FieldValueRequired", message: "Required value", field: "spec.expires" },
       { reason: "FieldValueInvalid", message: "Invalid value: 0: .spec.replicas accessor error: x is of the type string, expected int64", field: ".spec.replicas" },
+      // Last: the CRD's CEL rule (a binding needs username or claims) was not run on an object refused already.
+      {
+        reason: "FieldValueInvalid",
+        message: "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+        field: "<nil>",
+      },
     ])
   })
 
@@ -231,12 +235,18 @@ forEachServer("API semantics the operator depends on", (kind) => {
   })
 
   test("list limit and continue page through a list; a malformed continue token is 400", async () => {
-    const first = await req("GET", "/api/v1/namespaces?limit=1")
+    // Objects of this test's own (namespaces come and go as other tests end: a terminating one may finish meanwhile).
+    for (let i = 0; i < 4; i++) {
+      const made = await req("POST", `/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: `page-${i}`, labels: { paged: "yes" } } })
+      expect(made.status).toBe(201)
+    }
+    const pages = `/api/v1/namespaces/${NS}/configmaps?labelSelector=paged%3Dyes`
+    const first = await req("GET", `${pages}&limit=1`)
     expect(first.body.items).toHaveLength(1)
     expect(first.body.metadata.continue).toEqual(expect.any(String))
-    expect(first.body.metadata.remainingItemCount).toBeGreaterThan(0)
-    const rest = await req("GET", `/api/v1/namespaces?limit=100&continue=${encodeURIComponent(first.body.metadata.continue)}`)
-    expect(rest.body.items.length).toBe(first.body.metadata.remainingItemCount)
+    // remainingItemCount is only sent for lists without a label selector, on both servers.
+    const rest = await req("GET", `${pages}&limit=100&continue=${encodeURIComponent(first.body.metadata.continue)}`)
+    expect(rest.body.items.length).toBe(3)
     expect(rest.body.metadata.continue).toBeUndefined()
     const bad = await req("GET", "/api/v1/namespaces?limit=1&continue=bm9wZQ")
     expect([bad.status, bad.body.reason]).toEqual([400, "BadRequest"])

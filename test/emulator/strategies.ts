@@ -9,7 +9,7 @@
 import { Errors, type StatusCause } from "./errors.ts"
 import type { ResourceType } from "./registry.ts"
 import { formatLabelSelector, fromLabelSelectorObject } from "./selectors.ts"
-import { applyDefaults, pruneUnknownFields, validateAgainstSchema } from "./structural.ts"
+import { applyDefaults, pruneUnknownFields, validateAgainstSchema, withRulesNotChecked } from "./structural.ts"
 import { applyBuiltinDefaults, builtinDecodeError, validateBuiltin, type DefaultingContext } from "./builtins.ts"
 import { getPath, isObject, jsonEqual, now } from "./json.ts"
 
@@ -255,7 +255,7 @@ class CustomResourceStrategy extends BuiltinStrategy {
     const causes: StatusCause[] = schema ? validateAgainstSchema(obj, schema) : []
     const scale = this.type.scale
     if (scale) causes.push(...scaleReplicasCauses(obj, scale.specReplicasPath))
-    return causes
+    return withRulesNotChecked(causes, schema)
   }
 
   override admitStatus(next: any, version: string): any {
@@ -264,7 +264,7 @@ class CustomResourceStrategy extends BuiltinStrategy {
     const out: any = applyDefaults(pruneUnknownFields(next, schema), schema)
     const causes: StatusCause[] = validateAgainstSchema(out, schema)
     if (this.type.scale) causes.push(...scaleReplicasCauses(out, this.type.scale.statusReplicasPath))
-    if (causes.length) throw Errors.invalid(this.type.group, this.type.kind, out.metadata?.name ?? "", causes)
+    if (causes.length) throw Errors.invalid(this.type.group, this.type.kind, out.metadata?.name ?? "", withRulesNotChecked(causes, schema))
     return out
   }
 

@@ -694,6 +694,32 @@ export function validateAgainstSchema(obj: unknown, schema: JSONSchemaProps): Fi
   return validate(obj, schema, "").errors.map(toCause)
 }
 
+/**
+ * kube-apiserver runs a CRD's CEL rules only on an object that passed every other check, and when it did
+ * not, ends the causes with this one (CEL itself is not modelled here).
+ */
+export function withRulesNotChecked<C extends { readonly reason?: string }>(causes: C[], schema: JSONSchemaProps | undefined): (C | FieldCause)[] {
+  if (causes.length === 0 || !hasValidationRules(schema)) return causes
+  return [
+    ...causes,
+    {
+      reason: "FieldValueInvalid",
+      message:
+        "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+      field: "<nil>",
+    },
+  ]
+}
+
+/** Whether a schema has x-kubernetes-validations (CEL rules) anywhere in it. */
+const hasValidationRules = (schema: unknown): boolean => {
+  if (!schema || typeof schema !== "object") return false
+  if (Array.isArray(schema)) return schema.some(hasValidationRules)
+  const record = schema as Record<string, unknown>
+  if (Array.isArray(record["x-kubernetes-validations"]) && (record["x-kubernetes-validations"] as unknown[]).length > 0) return true
+  return Object.values(record).some(hasValidationRules)
+}
+
 /** `<field>: <message>` joined as the server's aggregate, for a Status message. */
 export function formatCauses(causes: readonly FieldCause[]): string {
   const parts = causes.map((c) => `${c.field}: ${c.message}`)

@@ -217,12 +217,32 @@ export async function settled(h: Harness, timeoutMs = h.server.kind === "real" ?
   // On a real cluster the controllers move too: a rollout replaces pods and each step changes the
   // Deployment's status, which the binding's status follows. Settled means those have finished as well.
   if (h.server.kind === "real") {
+    const ns = h.config.workload.namespace
     await waitFor(
-      async () => (await h.list("apps", "deployments", h.config.workload.namespace)).every(rolledOut),
+      async () => {
+        const pods = await h.list("", "pods", ns)
+        return (await h.list("apps", "deployments", ns)).every((d) => rolledOut(d) || stuck(d, pods))
+      },
       { timeoutMs, message: "the browser Deployments' rollouts to finish" },
     )
   }
   await waitFor(() => isSettledOn(h.operator().controller, h.list), { timeoutMs, message: "the operator to settle" })
+}
+
+/**
+ * A Deployment whose controller has seen its last change, but whose unready pods can go no further:
+ * none can be scheduled (a node selector or taint no node matches). Nothing will change until a user
+ * changes something, so it is as steady as a finished rollout.
+ */
+const stuck = (d: any, pods: ReadonlyArray<any>): boolean => {
+  if (d.status?.observedGeneration !== d.metadata.generation) return false
+  const selector: Record<string, string> = d.spec?.selector?.matchLabels ?? {}
+  const mine = pods.filter((p) => Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v))
+  const ready = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True")
+  const unschedulable = (p: any) =>
+    (p.status?.conditions ?? []).some((c: any) => c.type === "PodScheduled" && c.status === "False" && c.reason === "Unschedulable")
+  const waiting = mine.filter((p) => !ready(p))
+  return waiting.length > 0 && waiting.every(unschedulable)
 }
 
 /** A Deployment whose controller has seen its last change and runs exactly the pods it asks for, all ready. */
