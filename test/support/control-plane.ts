@@ -26,6 +26,7 @@ import { Effect } from "effect"
 import { stringify } from "yaml"
 import { make as makeKubeClient, type KubeClientService } from "../../src/kube/client.ts"
 import { findTool, type Tool } from "../control-plane/tools.ts"
+import { resourceType } from "./resource-types.ts"
 import { waitFor } from "./wait.ts"
 
 export interface ControlPlaneOptions {
@@ -89,19 +90,11 @@ export const controlPlaneSkipReason =
 
 const STATIC_TOKEN = "static-token-for-tests"
 
-/** The built-in resource types the control plane's own set-up reads and writes. */
-const builtin = (group: string, plural: string, kind: string, namespaced: boolean) => ({
-  id: group ? `${plural}.${group}` : plural,
-  group,
-  version: "v1",
-  plural,
-  kind,
-  namespaced,
-})
-const NODES = builtin("", "nodes", "Node", false)
-const NAMESPACES = builtin("", "namespaces", "Namespace", false)
-const SERVICE_ACCOUNTS = builtin("", "serviceaccounts", "ServiceAccount", true)
-const CRDS = builtin("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", false)
+// The built-in resource types the control plane's own set-up reads and writes.
+const NODES = resourceType("", "nodes")
+const NAMESPACES = resourceType("", "namespaces")
+const SERVICE_ACCOUNTS = resourceType("", "serviceaccounts")
+const CRDS = resourceType("apiextensions.k8s.io", "customresourcedefinitions")
 const ADMIN = "admin"
 
 const freePort = (): number => {

@@ -11,10 +11,11 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Either } from "effect"
 import YAML from "yaml"
 import { make as makeKubeClient, type KubeClientService, type KubeObject } from "../../src/kube/client.ts"
-import type { ResourceType } from "../../src/kube/resources.ts"
 import { startEmulator, type Emulator, type EmulatorOptions } from "@awms/kube-emulator"
 import { controlPlaneAvailable, controlPlaneSkipReason, startControlPlane, type ControlPlane } from "./control-plane.ts"
 import { repoRoot } from "./postgres.ts"
+import type { ResourceType } from "../../src/kube/resources.ts"
+import { kindOf, resourceType, resourceTypeOfKind } from "./resource-types.ts"
 import { waitFor } from "./wait.ts"
 
 export type ServerKind = "emulator" | "real"
@@ -81,50 +82,6 @@ export interface ServerOptions {
 export const OPERATOR_SERVICE_ACCOUNT = { namespace: "guacamole", name: "awms-guacamole-operator" } as const
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_SERVICE_ACCOUNT.namespace}:${OPERATOR_SERVICE_ACCOUNT.name}`
 const EMULATOR_OPERATOR_TOKEN = "operator-service-account-token"
-
-/** Versions of the groups tests read (the emulator's get needs none, the real server's paths do). */
-const versionOf = (group: string) => (group === "" ? "v1" : "v1")
-
-export const resourceType = (group: string, plural: string, namespaced = true): ResourceType => ({
-  id: group ? `${plural}.${group}` : plural,
-  group,
-  version: versionOf(group),
-  plural,
-  kind: plural,
-  namespaced: namespaced && !clusterScoped.has(`${group}/${plural}`),
-})
-
-const clusterScoped = new Set([
-  "/namespaces",
-  "/nodes",
-  "apiextensions.k8s.io/customresourcedefinitions",
-  "rbac.authorization.k8s.io/clusterroles",
-  "rbac.authorization.k8s.io/clusterrolebindings",
-])
-
-/** The resource type of a manifest's kind (the kinds the project's manifests and tests use). */
-const kinds: Record<string, [group: string, plural: string]> = {
-  Namespace: ["", "namespaces"],
-  ServiceAccount: ["", "serviceaccounts"],
-  ConfigMap: ["", "configmaps"],
-  Secret: ["", "secrets"],
-  Service: ["", "services"],
-  Deployment: ["apps", "deployments"],
-  ClusterRole: ["rbac.authorization.k8s.io", "clusterroles"],
-  ClusterRoleBinding: ["rbac.authorization.k8s.io", "clusterrolebindings"],
-  Role: ["rbac.authorization.k8s.io", "roles"],
-  RoleBinding: ["rbac.authorization.k8s.io", "rolebindings"],
-  NetworkPolicy: ["networking.k8s.io", "networkpolicies"],
-  CustomResourceDefinition: ["apiextensions.k8s.io", "customresourcedefinitions"],
-  AnalyticsWorkspaceBinding: ["xlscsde.nhs.uk", "analyticsworkspacebindings"],
-  PodDisruptionBudget: ["policy", "poddisruptionbudgets"],
-}
-
-export const resourceTypeOfKind = (kind: string): ResourceType => {
-  const entry = kinds[kind]
-  if (!entry) throw new Error(`no resource type known for kind ${kind}`)
-  return resourceType(entry[0], entry[1])
-}
 
 /** Creates each manifest (or replaces it when it exists), as `kubectl apply` would for new objects. */
 export async function applyManifests(kube: KubeClientService, docs: ReadonlyArray<any>): Promise<void> {
@@ -297,13 +254,15 @@ async function realServer(options: ServerOptions): Promise<TestServer> {
 
 /** List items of built-in kinds come without apiVersion and kind on the wire; the emulator's direct reads have them. */
 const withKind = (group: string, plural: string, item: KubeObject): KubeObject => {
-  const kind = Object.entries(kinds).find(([, [g, p]]) => g === group && p === plural)?.[0]
+  const kind = kindOf(group, plural)
   return { apiVersion: group ? `${group}/v1` : "v1", ...(kind ? { kind } : {}), ...item }
 }
 
 const writeVerbs = new Set(["create", "update", "patch", "delete", "deletecollection"])
 const writesOf = (requests: ReadonlyArray<Request>): Write[] =>
   requests.filter((r) => writeVerbs.has(r.verb)).map(({ status: _status, ...write }) => write)
+
+export { resourceType, resourceTypeOfKind }
 
 export const startServer = (kind: ServerKind, options: ServerOptions): Promise<TestServer> =>
   kind === "real" ? realServer(options) : emulatorServer(options)
