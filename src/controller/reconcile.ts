@@ -285,9 +285,10 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         if (env.applied.get(key) === print) return
         // Whatever else this binding holds (an old workspace or user, even one it took before its
         // first status write) goes, found from the ownership recorded in the database.
-        if (yield* env.db.holdsOthers({ holder: access.holder, keep })) released.push(...(yield* revokeHeld(keep, current)))
-        const planned = yield* env.db.plan(access)
-        if (planned.length > 0) {
+        // One read answers both: what else it holds, and what would change.
+        const seen = yield* env.db.inspect(access)
+        if (seen.holdsOthers) released.push(...(yield* revokeHeld(keep, current)))
+        if (seen.changes.length > 0) {
           const changes = yield* ensureHeld(env, key, binding, access)
           created.push(...changes)
         }
@@ -489,14 +490,17 @@ const refuseIfHeldByAnother = (
     }
   })
 
-/** `ensure`, where rows held by a binding the API server no longer has are taken over, and a live holder is an AlreadyBound. */
+/**
+ * `ensure` after an `inspect` that found changes, where rows held by a binding the API server no longer has are
+ * taken over, and a live holder is an AlreadyBound.
+ */
 const ensureHeld = (
   env: ReconcileEnv,
   key: string,
   binding: Binding,
   access: GuacamoleAccess,
 ): Effect.Effect<ReadonlyArray<string>, ReconcileError> =>
-  env.db.ensure(access).pipe(
+  env.db.ensure(access, { inspected: true }).pipe(
     Effect.catchTag("GuacamoleHeldError", (held) =>
       Effect.gen(function* () {
         const [namespace, rest] = splitKey(held.holder)
@@ -515,7 +519,7 @@ const ensureHeld = (
             ),
           )
         }
-        return yield* env.db.ensure(access, { replacing: held.holder })
+        return yield* env.db.ensure(access, { replacing: held.holder, inspected: true })
       }),
     ),
   )
