@@ -114,6 +114,13 @@ export const settingsTable: ReadonlyArray<SettingDoc> = [
     default: "15 seconds",
     meaning: "Longest a database statement may run before it is cancelled and retried (PostgreSQL's `statement_timeout`, a duration)."
   },
+  {
+    name: "DB_CREATE_INDEXES",
+    default: "true",
+    meaning:
+      "Create the operator's three indexes on Guacamole's tables at start-up (`awms_…`, concurrently, without blocking " +
+      "Guacamole): without them every reconcile reads whole tables. Needs the tables' owner; `false` leaves the schema as it is."
+  },
   { name: "IMAGE_NAME", default: REQUIRED, meaning: "Image of the browser container (Firefox in a VNC server)." },
   {
     name: "BROWSER_URL",
@@ -378,7 +385,8 @@ const db: Config.Config<DbSettings> = Config.all({
   statementTimeoutMs: Config.map(
     Config.withDefault(parsed("DB_STATEMENT_TIMEOUT", parseDuration), Duration.seconds(15)),
     toMillis
-  )
+  ),
+  createIndexes: Config.withDefault(parsed("DB_CREATE_INDEXES", bool), true)
 })
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>

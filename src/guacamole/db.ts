@@ -57,6 +57,7 @@ import {
   GuacamoleUnavailable,
 } from "./errors.ts"
 import { activeHostnames } from "./activity.ts"
+import { ensureIndexes } from "./indexes.ts"
 import { openPool } from "./pool.ts"
 import { DEFAULT_LOCK_TIMEOUT_MS, type DbSettings } from "./settings.ts"
 
@@ -844,22 +845,32 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
     const keepEntity = r.keep ? `${r.keep.workspace}@${r.keep.username}` : ""
     const keepWorkspace = r.keep?.workspace ?? ""
     const keepUsername = r.keep?.username ?? ""
+    // Each mark's row is looked up by its key (LATERAL … LIMIT 1, which the planner keeps a nested loop):
+    // a binding holds a handful of rows, whatever the size of the tables.
     return q<{ kind: "user" | "connection"; id: number; name: string; workspace: string }[]>`
-      SELECT 'user' AS kind, e.entity_id AS id, e.name::text AS name, split_part(e.name, '@', 1) AS workspace
+      SELECT 'user' AS kind, x.entity_id AS id, x.name, split_part(x.name, '@', 1) AS workspace
         FROM guacamole_user_attribute ua
-        JOIN guacamole_user u USING (user_id)
-        JOIN guacamole_entity e ON e.entity_id = u.entity_id
+        CROSS JOIN LATERAL (
+               SELECT e.entity_id, e.name::text AS name
+                 FROM guacamole_user u JOIN guacamole_entity e ON e.entity_id = u.entity_id
+                WHERE u.user_id = ua.user_id
+                LIMIT 1) x
        WHERE ua.attribute_name = ${bindingAttributeLiteral(q)}
          AND (ua.attribute_value COLLATE "C") >= ${lo}::text AND (ua.attribute_value COLLATE "C") < ${hi}::text
-         AND e.name <> ${keepEntity}
+         AND x.name <> ${keepEntity}
       UNION ALL
-      SELECT 'connection', c.connection_id, c.connection_name::text, COALESCE(g.connection_group_name::text, '')
+      SELECT 'connection', x.connection_id, x.connection_name, x.workspace
         FROM guacamole_connection_attribute ca
-        JOIN guacamole_connection c USING (connection_id)
-        LEFT JOIN guacamole_connection_group g ON g.connection_group_id = c.parent_id
+        CROSS JOIN LATERAL (
+               SELECT c.connection_id, c.connection_name::text AS connection_name,
+                      COALESCE(g.connection_group_name::text, '') AS workspace, g.connection_group_name AS group_name
+                 FROM guacamole_connection c
+                 LEFT JOIN guacamole_connection_group g ON g.connection_group_id = c.parent_id
+                WHERE c.connection_id = ca.connection_id
+                LIMIT 1) x
        WHERE ca.attribute_name = ${bindingAttributeLiteral(q)}
          AND (ca.attribute_value COLLATE "C") >= ${lo}::text AND (ca.attribute_value COLLATE "C") < ${hi}::text
-         AND NOT (c.connection_name = ${keepUsername} AND g.connection_group_name IS NOT DISTINCT FROM ${keepWorkspace})`
+         AND NOT (x.connection_name = ${keepUsername} AND x.group_name IS NOT DISTINCT FROM ${keepWorkspace})`
   }
 
   const holdsOthers = (r: GuacamoleRevocation) =>
@@ -921,12 +932,21 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
   return { inspect, plan, ensure, converged, holdsOthers, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
 }
 
-/** A scoped postgres.js pool (connections opened lazily, on first use) ended when the layer is released. */
+/**
+ * A scoped postgres.js pool (connections opened lazily, on first use) ended
+ * when the layer is released. Unless `createIndexes` is false, the operator's
+ * indexes (indexes.ts) are created in the background meanwhile: the service
+ * is usable at once, and works (more slowly) without them.
+ */
 export const layer = (settings: DbSettings): Layer.Layer<GuacamoleDb> =>
   Layer.scoped(
     GuacamoleDb,
-    Effect.acquireRelease(
-      Effect.sync(() => openPool(settings)),
-      (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
-    ).pipe(Effect.map((sql) => make(sql, settings))),
+    Effect.gen(function* () {
+      const sql = yield* Effect.acquireRelease(
+        Effect.sync(() => openPool(settings)),
+        (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
+      )
+      if (settings.createIndexes !== false) yield* Effect.forkScoped(ensureIndexes(sql))
+      return make(sql, settings)
+    }),
   )
