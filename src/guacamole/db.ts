@@ -7,19 +7,26 @@
  *   - a USER entity `<workspace>@<username>` with its guacamole_user row,
  *   - READ on the user itself, on the group and on the connection.
  *
- * How `ensure` talks to the database (few round trips, no write when converged):
- *   1. one read query (outside any transaction: one statement, one snapshot)
- *      collects everything above; when nothing differs we stop here;
- *   2. otherwise BEGIN; then, pipelined, a transaction-scoped advisory lock on
+ * How a reconcile talks to the database (few round trips, no write when converged):
+ *   1. `inspect`: one read query (outside any transaction: one statement, one
+ *      snapshot) collects everything above, and whether the binding holds
+ *      rows of another identity; when nothing differs we stop here;
+ *   2. otherwise `ensure` (told `inspected`, so it does not read again
+ *      first): BEGIN; then, pipelined, a transaction-scoped advisory lock on
  *      the workspace and the same read again (taken after the lock, so it sees
  *      whatever a concurrent writer committed); then, pipelined, only the
  *      writes the diff asks for; COMMIT.
+ * Called alone, `ensure` does step 1's read itself. `converged` is step 1 for
+ * many bindings at once, one statement per CONVERGED_CHUNK.
  * The writes find the rows they depend on by name (the group by name at the
  * root, the connection by name in it, the entity by name), so they need no id
- * from a previous write and can all be sent at once.
+ * from a previous write and can all be sent at once. Every lookup is by an
+ * index (with the operator's indexes of indexes.ts for the case-insensitive
+ * name check and the holder's marks), so no statement's cost grows with the
+ * tables.
  *
  * Cost (measured through a delaying proxy): converged, 1 round trip; a new
- * binding, 5 round trips (read; BEGIN; lock + read; the writes; COMMIT) once
+ * binding, 5 round trips (inspect; BEGIN; lock + read; the writes; COMMIT) once
  * the statements are prepared on the pooled connection. postgres.js prepares
  * each statement text once per connection and, until it has, describes it
  * first (one more round trip, and the pipeline waits), so on a fresh
