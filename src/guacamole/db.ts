@@ -286,14 +286,15 @@ const holderRange = (h: { readonly namespace: string; readonly name: string }): 
 const bindingAttributeLiteral = (q: Query) => q.unsafe(`'${BINDING_ATTRIBUTE}'`)
 
 /**
- * The state of each access of `input` (a relation `d` of ord, workspace,
+ * The state of each access of `lookups.from` (a relation `d` of ord, workspace,
  * username, entity_name, holder_lo, holder_hi), one row each. Every lookup is
  * by a key Guacamole's schema indexes, except the case-variant one
  * (`lower(name)`) and the holder's marks (by value), which the operator's
  * indexes serve when they exist (indexes.ts).
  */
-const stateOf = (q: Query, input: postgres.PendingQuery<postgres.Row[]>) =>
+const stateOf = (q: Query, lookups: Lookups) =>
   q<StateRow[]>`
+    ${lookups.before}
     SELECT d.ord::int AS ord,
            g.connection_group_id AS group_id,
            g.type::text AS group_type,
@@ -328,10 +329,7 @@ const stateOf = (q: Query, input: postgres.PendingQuery<postgres.Row[]>) =>
            (SELECT ua.attribute_value FROM guacamole_user_attribute ua
              WHERE ua.user_id = u.user_id AND ua.attribute_name = ${BINDING_ATTRIBUTE}) AS user_holder,
            COALESCE(u.password_hash = ${PYTHON_OPERATOR_PASSWORD_HASH} AND u.password_salt = ${PYTHON_OPERATOR_PASSWORD_SALT}, false) AS user_python,
-           ARRAY(SELECT x.name::text
-                   FROM guacamole_entity x
-                  WHERE x.type = 'USER' AND lower(x.name) = lower(d.entity_name) AND x.name <> d.entity_name
-                  ORDER BY x.entity_id) AS case_variants,
+           ${lookups.caseVariants} AS case_variants,
            EXISTS (SELECT 1 FROM guacamole_user_permission up
                     WHERE up.entity_id = e.entity_id AND up.affected_user_id = u.user_id
                       AND up.permission = 'READ') AS read_self,
@@ -341,20 +339,8 @@ const stateOf = (q: Query, input: postgres.PendingQuery<postgres.Row[]>) =>
            EXISTS (SELECT 1 FROM guacamole_connection_permission cp
                     WHERE cp.entity_id = e.entity_id AND cp.connection_id = c.connection_id
                       AND cp.permission = 'READ') AS read_connection,
-           (EXISTS (SELECT 1 FROM guacamole_user_attribute ha
-                      JOIN guacamole_user hu ON hu.user_id = ha.user_id
-                      JOIN guacamole_entity he ON he.entity_id = hu.entity_id
-                     WHERE ha.attribute_name = ${bindingAttributeLiteral(q)}
-                       AND (ha.attribute_value COLLATE "C") >= d.holder_lo AND (ha.attribute_value COLLATE "C") < d.holder_hi
-                       AND he.name <> d.entity_name)
-            OR EXISTS (SELECT 1 FROM guacamole_connection_attribute hc
-                         JOIN guacamole_connection hcn ON hcn.connection_id = hc.connection_id
-                         LEFT JOIN guacamole_connection_group hg ON hg.connection_group_id = hcn.parent_id
-                        WHERE hc.attribute_name = ${bindingAttributeLiteral(q)}
-                          AND (hc.attribute_value COLLATE "C") >= d.holder_lo AND (hc.attribute_value COLLATE "C") < d.holder_hi
-                          AND NOT (hcn.connection_name = d.username
-                                   AND hg.connection_group_name IS NOT DISTINCT FROM d.workspace))) AS holds_others
-      FROM ${input}
+           ${lookups.holdsOthers} AS holds_others
+      FROM ${lookups.from}
       LEFT JOIN LATERAL (
              SELECT * FROM guacamole_connection_group
               WHERE parent_id IS NULL AND connection_group_name = d.workspace
@@ -366,26 +352,96 @@ const stateOf = (q: Query, input: postgres.PendingQuery<postgres.Row[]>) =>
       LEFT JOIN guacamole_user u ON u.entity_id = e.entity_id
      ORDER BY d.ord`
 
-/** One access: its values as one row of constants (so the planner sees one row and looks everything up by key). */
-const readState = (q: Query, a: GuacamoleAccess) => {
-  const [lo, hi] = holderRange(a.holder)
-  return stateOf(
-    q,
-    q`(SELECT 1 AS ord, ${a.workspace}::text AS workspace, ${a.username}::text AS username,
-              ${a.entityName}::text AS entity_name, ${lo}::text AS holder_lo, ${hi}::text AS holder_hi) AS d`,
-  )
+type Fragment = postgres.PendingQuery<postgres.Row[]>
+
+/** The parts of the state statement that differ between one access and many. */
+interface Lookups {
+  /** A WITH clause, or nothing. */
+  readonly before: Fragment
+  /** The relation `d` of the accesses, and any joins of it. */
+  readonly from: Fragment
+  /** text[]: the USER entities whose names differ from d.entity_name only by case. */
+  readonly caseVariants: Fragment
+  /** boolean: the holder holds rows of another identity. */
+  readonly holdsOthers: Fragment
 }
 
-/** Many accesses in one statement: five arrays, unnested side by side. */
+/**
+ * One access: its values as one row of constants, and the two lookups as
+ * subqueries run once, each an index probe (with the operator's indexes).
+ */
+const readState = (q: Query, a: GuacamoleAccess) => {
+  const [lo, hi] = holderRange(a.holder)
+  return stateOf(q, {
+    before: q``,
+    from: q`(SELECT 1 AS ord, ${a.workspace}::text AS workspace, ${a.username}::text AS username,
+                    ${a.entityName}::text AS entity_name, ${lo}::text AS holder_lo, ${hi}::text AS holder_hi) AS d`,
+    caseVariants: q`ARRAY(SELECT x.name::text
+                   FROM guacamole_entity x
+                  WHERE x.type = 'USER' AND lower(x.name) = lower(d.entity_name) AND x.name <> d.entity_name
+                  ORDER BY x.entity_id)`,
+    holdsOthers: q`(EXISTS (SELECT 1 FROM guacamole_user_attribute ha
+                      JOIN guacamole_user hu ON hu.user_id = ha.user_id
+                      JOIN guacamole_entity he ON he.entity_id = hu.entity_id
+                     WHERE ha.attribute_name = ${bindingAttributeLiteral(q)}
+                       AND (ha.attribute_value COLLATE "C") >= d.holder_lo AND (ha.attribute_value COLLATE "C") < d.holder_hi
+                       AND he.name <> d.entity_name)
+            OR EXISTS (SELECT 1 FROM guacamole_connection_attribute hc
+                         JOIN guacamole_connection hcn ON hcn.connection_id = hc.connection_id
+                         LEFT JOIN guacamole_connection_group hg ON hg.connection_group_id = hcn.parent_id
+                        WHERE hc.attribute_name = ${bindingAttributeLiteral(q)}
+                          AND (hc.attribute_value COLLATE "C") >= d.holder_lo AND (hc.attribute_value COLLATE "C") < d.holder_hi
+                          AND NOT (hcn.connection_name = d.username
+                                   AND hg.connection_group_name IS NOT DISTINCT FROM d.workspace)))`,
+  })
+}
+
+/**
+ * Many accesses in one statement: five arrays, unnested side by side, and the
+ * two lookups as joins over all of them at once, which the planner may run as
+ * one pass over each table (a hash join) whether or not the operator's
+ * indexes exist: per binding, the cost does not grow with the tables either
+ * way. The holder's marks are matched on their first two parts (namespace and
+ * name, which cannot contain "/") and then, exactly, on the prefix.
+ */
 const readStates = (q: Query, accesses: ReadonlyArray<GuacamoleAccess>) => {
   const ranges = accesses.map((a) => holderRange(a.holder))
-  return stateOf(
-    q,
-    q`unnest(${accesses.map((a) => a.workspace)}::text[], ${accesses.map((a) => a.username)}::text[],
-             ${accesses.map((a) => a.entityName)}::text[], ${ranges.map((r) => r[0])}::text[],
-             ${ranges.map((r) => r[1])}::text[])
-        WITH ORDINALITY AS d(workspace, username, entity_name, holder_lo, holder_hi, ord)`,
-  )
+  return stateOf(q, {
+    before: q`
+      WITH d AS MATERIALIZED (
+             SELECT * FROM unnest(${accesses.map((a) => a.workspace)}::text[], ${accesses.map((a) => a.username)}::text[],
+                                  ${accesses.map((a) => a.entityName)}::text[], ${ranges.map((r) => r[0])}::text[],
+                                  ${ranges.map((r) => r[1])}::text[])
+                    WITH ORDINALITY AS d(workspace, username, entity_name, holder_lo, holder_hi, ord)),
+           variants AS (
+             SELECT d.ord, array_agg(x.name::text ORDER BY x.entity_id) AS names
+               FROM d JOIN guacamole_entity x
+                 ON x.type = 'USER' AND lower(x.name) = lower(d.entity_name) AND x.name <> d.entity_name
+              GROUP BY d.ord),
+           marks AS (
+             SELECT ha.attribute_value::text AS holder, he.name::text AS entity_name,
+                    NULL::text AS connection_name, NULL::text AS group_name, true AS is_user
+               FROM guacamole_user_attribute ha
+               JOIN guacamole_user hu ON hu.user_id = ha.user_id
+               JOIN guacamole_entity he ON he.entity_id = hu.entity_id
+              WHERE ha.attribute_name = ${bindingAttributeLiteral(q)}
+             UNION ALL
+             SELECT hc.attribute_value::text, NULL, hcn.connection_name::text, hg.connection_group_name::text, false
+               FROM guacamole_connection_attribute hc
+               JOIN guacamole_connection hcn ON hcn.connection_id = hc.connection_id
+               LEFT JOIN guacamole_connection_group hg ON hg.connection_group_id = hcn.parent_id
+              WHERE hc.attribute_name = ${bindingAttributeLiteral(q)}),
+           others AS (
+             SELECT DISTINCT d.ord
+               FROM d JOIN marks m
+                 ON split_part(m.holder, '/', 1) || '/' || split_part(m.holder, '/', 2) || '/' = d.holder_lo
+                AND starts_with(m.holder, d.holder_lo)
+              WHERE CASE WHEN m.is_user THEN m.entity_name <> d.entity_name
+                         ELSE NOT (m.connection_name = d.username AND m.group_name IS NOT DISTINCT FROM d.workspace) END)`,
+    from: q`d LEFT JOIN variants v ON v.ord = d.ord LEFT JOIN others o ON o.ord = d.ord`,
+    caseVariants: q`COALESCE(v.names, ARRAY[]::text[])`,
+    holdsOthers: q`(o.ord IS NOT NULL)`,
+  })
 }
 
 /**
