@@ -286,7 +286,15 @@ export const reconcile = (env: ReconcileEnv, key: string): Effect.Effect<Outcome
         // Whatever else this binding holds (an old workspace or user, even one it took before its
         // first status write) goes, found from the ownership recorded in the database.
         // One read answers both: what else it holds, and what would change.
-        const seen = yield* env.db.inspect(access)
+        const seen = yield* env.db.inspect(access).pipe(
+          Effect.catchTag("GuacamoleConflictError", (conflict) =>
+            Effect.gen(function* () {
+              // The identity it asks for cannot be had; what it held before goes all the same.
+              if (yield* env.db.holdsOthers({ holder: access.holder, keep })) released.push(...(yield* revokeHeld(keep, current)))
+              return yield* Effect.fail(conflict)
+            }),
+          ),
+        )
         if (seen.holdsOthers) released.push(...(yield* revokeHeld(keep, current)))
         if (seen.changes.length > 0) {
           const changes = yield* ensureHeld(env, key, binding, access)
