@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
-import { make, type KubeClientService } from "../../src/kube/client.ts"
-import { CustomResourceDefinitions, Secrets } from "../../src/kube/resources.ts"
+import { make, type KubeClientService } from "../../src/runtime/client.ts"
+import { CustomResourceDefinitions, Secrets } from "../../src/runtime/resources.ts"
 import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { loadYaml, projectCrdPath } from "../support/operator.ts"
 

@@ -15,7 +15,7 @@
  * Messages are for people: no internal operation names (`plan ws@alice: …`).
  */
 import type { GuacamoleError } from "../guacamole/errors.ts"
-import type { KubeError } from "../kube/errors.ts"
+import type { KubeError } from "../runtime/errors.ts"
 import { EventReason } from "./event-reasons.ts"
 
 /** The error a reconcile fails with (structurally: the binding problem class lives in reconcile.ts). */

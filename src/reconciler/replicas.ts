@@ -7,11 +7,11 @@
  *   browser is stopped — fail closed, never "leave what runs running".
  */
 import { Effect } from "effect"
-import type { KubeClientService, KubeObject } from "../kube/client.ts"
-import type { KubeError } from "../kube/errors.ts"
-import type { Informer } from "../kube/informer.ts"
-import { Deployments, type ResourceType } from "../kube/resources.ts"
-import type { EventRecorder } from "./events.ts"
+import type { KubeClientService, KubeObject } from "../runtime/client.ts"
+import type { KubeError } from "../runtime/errors.ts"
+import type { Informer } from "../runtime/reflector.ts"
+import { Deployments, type ResourceType } from "../runtime/resources.ts"
+import type { EventRecorder } from "../runtime/events.ts"
 
 /** The most browser pods one binding runs. */
 export const MAX_BROWSERS = 1

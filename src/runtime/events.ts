@@ -8,9 +8,9 @@
  */
 import { randomBytes } from "node:crypto"
 import { Clock, Effect } from "effect"
-import type { KubeClientService, KubeObject } from "../kube/client.ts"
-import { apiVersionOf, Bindings, Events } from "../kube/resources.ts"
-import type { EventReason } from "./event-reasons.ts"
+import type { KubeClientService, KubeObject } from "./client.ts"
+import { apiVersionOf, Bindings, Events } from "./resources.ts"
+import type { EventReason } from "../reconciler/event-reasons.ts"
 
 export type EventType = "Normal" | "Warning"
 
