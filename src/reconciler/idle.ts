@@ -22,14 +22,14 @@
 import { Clock, Duration, Effect, Either, Schedule, type Scope } from "effect"
 import type { IdleSettings } from "../config.ts"
 import { bindingKey, decodeBinding } from "../domain/binding.ts"
-import { bindingKeyOf } from "../domain/desired.ts"
+import { ownerBindingKey } from "../domain/desired.ts"
 import { decideIdle } from "../domain/idle.ts"
 import { connectionHostnameFor, deploymentNameFor } from "../domain/naming.ts"
 import type { GuacamoleDbService } from "../guacamole/db.ts"
 import type { GuacamoleError } from "../guacamole/errors.ts"
 import type { Metrics } from "../http/metrics.ts"
 import type { KubeClientService, KubeObject } from "../runtime/client.ts"
-import type { Informer } from "../runtime/reflector.ts"
+import type { Store } from "../runtime/store.ts"
 import { Bindings } from "../runtime/resources.ts"
 import type { BrowserLifecycle } from "./browser.ts"
 import type { EventRecorder } from "../runtime/events.ts"
@@ -42,8 +42,9 @@ export interface IdleCullerEnv {
   /** The Guacamole namespace (where the Deployments are). */
   readonly namespace: string
   readonly bindings: () => ReadonlyArray<KubeObject>
-  readonly observeBinding: (o: KubeObject) => void
-  readonly deployments: Informer
+  /** Unused: writes through the runtime's client update the cache themselves (kept for bench/idle.ts). */
+  readonly observeBinding?: (o: KubeObject) => void
+  readonly deployments: Pick<Store, "get">
   readonly statusFields: StatusFields
   readonly events: EventRecorder
   readonly browser: BrowserLifecycle
@@ -101,7 +102,6 @@ export const makeIdleCuller = (env: IdleCullerEnv) => {
             "status",
           )
           .pipe(
-            Effect.tap((updated) => Effect.sync(() => env.observeBinding(updated))),
             Effect.asVoid,
             Effect.catchAll((error) =>
               Effect.logWarning(`could not record activity on ${bindingKey(binding)}: ${error.message}`),
@@ -125,7 +125,7 @@ export const makeIdleCuller = (env: IdleCullerEnv) => {
       if (deploymentName === undefined) continue
       const key = bindingKey(raw)
       const deployment = env.deployments.get(env.namespace, deploymentName)
-      const owner = deployment && bindingKeyOf(deployment)
+      const owner = deployment && ownerBindingKey(deployment)
       if (!deployment || (owner !== undefined && owner !== key) || Number(deployment.spec?.replicas ?? 0) < 1) continue
       running.add(key)
       if (!firstSeen.has(key)) firstSeen.set(key, now)

@@ -7,11 +7,9 @@
  *   browser is stopped — fail closed, never "leave what runs running".
  */
 import { Effect } from "effect"
-import type { KubeClientService, KubeObject } from "../runtime/client.ts"
-import type { KubeError } from "../runtime/errors.ts"
-import type { Informer } from "../runtime/reflector.ts"
-import { Deployments, type ResourceType } from "../runtime/resources.ts"
+import { KubeClient, type KubeObject } from "../runtime/client.ts"
 import type { EventRecorder } from "../runtime/events.ts"
+import { Deployments, type ResourceType } from "../runtime/resources.ts"
 
 /** The most browser pods one binding runs. */
 export const MAX_BROWSERS = 1
@@ -33,22 +31,14 @@ export const heldReplicas = (
         .pipe(Effect.as(MAX_BROWSERS))
 
 /** Scales the binding's own browser Deployment to 0 when it runs any pod. */
-export const stopOwnedBrowser = (
-  env: { readonly kube: KubeClientService },
-  owned: ReadonlyArray<{ readonly rt: ResourceType; readonly informer: Informer; readonly object: KubeObject }>,
-  counted: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>,
-): Effect.Effect<void, KubeError> =>
-  Effect.forEach(
-    owned.filter(({ rt, object }) => rt === Deployments && Number(object.spec?.replicas ?? 0) !== 0),
-    ({ informer, object }) =>
-      counted(
-        env.kube.patch(Deployments, object.metadata.namespace, object.metadata.name, {
-          type: "merge",
-          body: { spec: { replicas: 0 } },
-        }),
-      ).pipe(
-        Effect.tap((updated) => Effect.sync(() => informer.observe(updated))),
-        Effect.zipRight(Effect.logInfo(`stopped browser Deployment ${object.metadata.name}: its binding is invalid`)),
-      ),
-    { discard: true },
+export const stopOwnedBrowser = (owned: ReadonlyArray<{ readonly rt: ResourceType; readonly object: KubeObject }>) =>
+  Effect.flatMap(KubeClient, (kube) =>
+    Effect.forEach(
+      owned.filter(({ rt, object }) => rt === Deployments && Number(object.spec?.replicas ?? 0) !== 0),
+      ({ object }) =>
+        kube
+          .patch(Deployments, object.metadata.namespace, object.metadata.name, { type: "merge", body: { spec: { replicas: 0 } } })
+          .pipe(Effect.zipRight(Effect.logInfo(`stopped browser Deployment ${object.metadata.name}: its binding is invalid`))),
+      { discard: true },
+    ),
   )

@@ -1,26 +1,33 @@
 /**
- * Events on bindings (core v1 Events, which `kubectl describe` and
+ * Events on objects (core v1 Events, which `kubectl describe` and
  * `kubectl get events` show), aggregated as client-go's recorder does: the
- * same (binding, type, reason, message) again within the window does not
+ * same (object, type, reason, message) again within the window does not
  * make a new Event, it increments `count` and moves `lastTimestamp` of the
  * one already recorded. Recording never fails a reconcile: a lost Event is
- * logged, not retried. Reasons are the constants of ./event-reasons.ts.
+ * logged, not retried.
+ *
+ * `inBackground` takes the Events off the reconcile's path: recording
+ * returns at once, the Events of one object are written in order, and a
+ * closing scope waits for those still on their way.
  */
 import { randomBytes } from "node:crypto"
-import { Clock, Effect } from "effect"
+import { Clock, Duration, Effect, Fiber, type Scope } from "effect"
 import type { KubeClientService, KubeObject } from "./client.ts"
-import { apiVersionOf, Bindings, Events } from "./resources.ts"
-import type { EventReason } from "../reconciler/event-reasons.ts"
+import { apiVersionOf, Events, type ResourceType } from "./resources.ts"
+
+type EventReason = string
 
 export type EventType = "Normal" | "Warning"
 
 export interface EventRecorder {
-  readonly record: (binding: KubeObject, type: EventType, reason: EventReason, message: string) => Effect.Effect<void>
+  readonly record: (object: KubeObject, type: EventType, reason: EventReason, message: string) => Effect.Effect<void>
 }
 
 export interface EventRecorderOptions {
   readonly component: string
   readonly instance: string
+  /** The type of objects that arrive without apiVersion and kind (list items of a real API server). */
+  readonly kind?: ResourceType
   /** A repeat within this long of the last one is counted on the same Event (default 1 hour, the server's Event TTL). */
   readonly aggregateWindowMs?: number
 }
@@ -46,11 +53,11 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
     for (const [k, r] of recorded) if (now - r.last >= window) recorded.delete(k)
   }
 
-  const create = (binding: KubeObject, type: EventType, reason: EventReason, message: string, now: number, key: string) => {
-    const namespace = binding.metadata.namespace!
+  const create = (object: KubeObject, type: EventType, reason: EventReason, message: string, now: number, key: string) => {
+    const namespace = object.metadata.namespace!
     const timestamp = timestampOf(now)
     // The name scheme of client-go's recorder: object name, then a unique suffix.
-    const name = `${binding.metadata.name}.${now.toString(16)}${randomBytes(4).toString("hex")}`
+    const name = `${object.metadata.name}.${now.toString(16)}${randomBytes(4).toString("hex")}`
     recorded.set(key, { namespace, name, count: 1, last: now })
     forgetOld(now)
     return kube
@@ -59,13 +66,12 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
         kind: "Event",
         metadata: { name, namespace },
         involvedObject: {
-          // List items from a real API server may lack their type; events are only recorded on bindings.
-          apiVersion: binding.apiVersion ?? apiVersionOf(Bindings),
-          kind: binding.kind ?? Bindings.kind,
-          name: binding.metadata.name,
+          apiVersion: object.apiVersion ?? (options.kind && apiVersionOf(options.kind)),
+          kind: object.kind ?? options.kind?.kind,
+          name: object.metadata.name,
           namespace,
-          uid: binding.metadata.uid,
-          resourceVersion: binding.metadata.resourceVersion,
+          uid: object.metadata.uid,
+          resourceVersion: object.metadata.resourceVersion,
         },
         type,
         reason,
@@ -84,10 +90,10 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
   }
 
   return {
-    record: (binding, type, reason, text) =>
+    record: (object, type, reason, text) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const message = text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 1)}…` : text
-        const key = [binding.metadata.uid, type, reason, message].join("\u0000")
+        const key = [object.metadata.uid, type, reason, message].join("\u0000")
         const previous = recorded.get(key)
         const effect =
           previous !== undefined && now - previous.last < window
@@ -102,17 +108,51 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
                   .pipe(
                     Effect.asVoid,
                     // Expired on the server (Events live an hour) or deleted: record it afresh.
-                    Effect.catchTag("KubeNotFound", () => create(binding, type, reason, message, now, key)),
+                    Effect.catchTag("KubeNotFound", () => create(object, type, reason, message, now, key)),
                   )
               })
-            : create(binding, type, reason, message, now, key)
+            : create(object, type, reason, message, now, key)
         return effect.pipe(
           Effect.catchAll((error) =>
             Effect.logWarning(
-              `could not record event ${reason} on ${binding.metadata.namespace}/${binding.metadata.name}: ${error.message}`,
+              `could not record event ${reason} on ${object.metadata.namespace}/${object.metadata.name}: ${error.message}`,
             ),
           ),
         )
       }),
   }
 }
+
+export interface BackgroundRecorder extends EventRecorder {
+  /** Events recorded and not yet written. */
+  readonly pending: () => number
+}
+
+/** How long a closing scope waits for Events still being written. */
+const DRAIN_TIMEOUT = Duration.seconds(10)
+
+export const inBackground = (recorder: EventRecorder): Effect.Effect<BackgroundRecorder, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    /** Per object, the last Event on its way: the next one waits for it. */
+    const last = new Map<string, Fiber.RuntimeFiber<void>>()
+    const running = new Set<Fiber.RuntimeFiber<void>>()
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach([...running], Fiber.await, { discard: true }).pipe(Effect.timeout(DRAIN_TIMEOUT), Effect.ignore),
+    )
+    return {
+      pending: () => running.size,
+      record: (object, type, reason, message) =>
+        Effect.gen(function* () {
+          const key = object.metadata.uid ?? `${object.metadata.namespace}/${object.metadata.name}`
+          const before = last.get(key)
+          const write = before ? Fiber.await(before).pipe(Effect.zipRight(recorder.record(object, type, reason, message))) : recorder.record(object, type, reason, message)
+          const fiber = yield* Effect.forkDaemon(write)
+          running.add(fiber)
+          last.set(key, fiber)
+          fiber.addObserver(() => {
+            running.delete(fiber)
+            if (last.get(key) === fiber) last.delete(key)
+          })
+        }),
+    } satisfies BackgroundRecorder
+  })

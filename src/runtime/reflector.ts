@@ -1,7 +1,7 @@
 /**
- * Informer: an in-memory cache of one resource type (optionally one
- * namespace and a label selector), kept by one LIST and then WATCHes that
- * resume from the last resourceVersion seen.
+ * The reflector: keeps the cache of one resource type (optionally one
+ * namespace and a label selector, ./store.ts) by one LIST and then WATCHes
+ * that resume from the last resourceVersion seen.
  *
  * - bookmarks are requested, and they advance the resume point;
  * - the server is asked to end each watch (timeoutSeconds) and a watch that
@@ -15,9 +15,9 @@ import { Deferred, Duration, Effect, Runtime, Schedule, type Scope } from "effec
 import { KubeClient, type KubeObject } from "./client.ts"
 import type { KubeError } from "./errors.ts"
 import type { ResourceType } from "./resources.ts"
+import { makeWriter, type ChangeHandler, type ChangeType, type Indexers, type Store, type Writer } from "./store.ts"
 
-export type ChangeType = "ADDED" | "MODIFIED" | "DELETED"
-export type ChangeHandler = (type: ChangeType, object: KubeObject, previous: KubeObject | undefined) => void
+export type { ChangeHandler, ChangeType }
 
 export interface InformerOptions {
   readonly namespace?: string
@@ -38,31 +38,14 @@ export interface InformerStats {
   lastFailure: KubeError | undefined
 }
 
-export interface Informer {
-  readonly resource: ResourceType
-  /** The namespace watched; undefined: every namespace. */
-  readonly namespace: string | undefined
-  readonly labelSelector: string | undefined
-  readonly get: (namespace: string | undefined, name: string) => KubeObject | undefined
-  readonly list: () => ReadonlyArray<KubeObject>
-  /** Records an object the operator itself just wrote, unless the cache already has a newer one. */
-  readonly observe: (object: KubeObject) => void
-  /** Records that the operator itself just deleted an object. */
-  readonly forget: (namespace: string | undefined, name: string) => void
+/** A store kept current by list and watch. */
+export interface Informer extends Store {
+  /** The runtime's half: its own client records its writes here. */
+  readonly writer: Writer
   /** Completes once the first LIST is in the cache. */
   readonly synced: Effect.Effect<void>
   readonly hasSynced: () => boolean
   readonly stats: Readonly<InformerStats>
-}
-
-const keyOf = (namespace: string | undefined, name: string) => (namespace ? `${namespace}/${name}` : name)
-const objectKey = (o: KubeObject) => keyOf(o.metadata.namespace, o.metadata.name)
-
-/** resourceVersions are opaque, but every server in practice issues increasing integers; only then do we compare. */
-const isOlder = (candidate: string | undefined, than: string | undefined): boolean => {
-  if (!candidate || !than) return false
-  if (!/^\d+$/.test(candidate) || !/^\d+$/.test(than)) return false
-  return BigInt(candidate) < BigInt(than)
 }
 
 const retryDelay = Schedule.exponential(Duration.millis(250), 2).pipe(
@@ -74,10 +57,10 @@ export const makeInformer = (
   resource: ResourceType,
   options: InformerOptions,
   onChange: ChangeHandler,
+  indexers: Indexers = {},
 ): Effect.Effect<Informer, never, KubeClient | Scope.Scope> =>
   Effect.gen(function* () {
     const kube = yield* KubeClient
-    const cache = new Map<string, KubeObject>()
     const synced = yield* Deferred.make<void>()
     const stats: InformerStats = { lists: 0, watches: 0, idleRestarts: 0, gone: 0, failures: 0, lastFailure: undefined }
     let resourceVersion: string | undefined
@@ -94,9 +77,10 @@ export const makeInformer = (
         Runtime.runFork(runtime)(Effect.logError(`change handler of ${label} failed`, error))
       }
     }
+    const writer = makeWriter({ resource, namespace: options.namespace, labelSelector: options.labelSelector }, deliver, indexers)
 
     const relist = Effect.gen(function* () {
-      const fresh = new Map<string, KubeObject>()
+      const fresh: KubeObject[] = []
       let token: string | undefined
       let listVersion = ""
       do {
@@ -106,23 +90,12 @@ export const makeInformer = (
           limit: options.pageSize ?? 500,
           ...(token ? { continue: token } : {}),
         })
-        for (const item of page.items) fresh.set(objectKey(item), item)
+        fresh.push(...page.items)
         token = page.continue
         listVersion = page.resourceVersion
       } while (token)
       stats.lists++
-      for (const [key, previous] of cache) {
-        if (!fresh.has(key)) {
-          cache.delete(key)
-          deliver("DELETED", previous, previous)
-        }
-      }
-      for (const [key, object] of fresh) {
-        const previous = cache.get(key)
-        cache.set(key, object)
-        if (!previous) deliver("ADDED", object, undefined)
-        else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) deliver("MODIFIED", object, previous)
-      }
+      writer.replace(fresh)
       resourceVersion = listVersion
       isSynced = true
       yield* Deferred.succeed(synced, undefined)
@@ -148,15 +121,7 @@ export const makeInformer = (
             if (version) resourceVersion = version
             return
           }
-          const key = objectKey(object)
-          const previous = cache.get(key)
-          if (type === "DELETED") {
-            cache.delete(key)
-            deliver("DELETED", object, previous)
-          } else {
-            cache.set(key, object)
-            deliver(previous ? "MODIFIED" : "ADDED", object, previous)
-          }
+          writer.apply(type, object)
           if (version) resourceVersion = version
         },
       )
@@ -194,20 +159,8 @@ export const makeInformer = (
     yield* Effect.forkScoped(loop.pipe(Effect.annotateLogs({ informer: label })))
 
     return {
-      resource,
-      namespace: options.namespace,
-      labelSelector: options.labelSelector,
-      get: (namespace, name) => cache.get(keyOf(namespace, name)),
-      list: () => [...cache.values()],
-      observe: (object) => {
-        const key = objectKey(object)
-        const current = cache.get(key)
-        if (current && isOlder(object.metadata.resourceVersion, current.metadata.resourceVersion)) return
-        cache.set(key, object)
-      },
-      forget: (namespace, name) => {
-        cache.delete(keyOf(namespace, name))
-      },
+      ...writer.store,
+      writer,
       synced: Deferred.await(synced),
       hasSynced: () => isSynced,
       stats,

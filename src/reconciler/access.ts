@@ -1,0 +1,143 @@
+/**
+ * A binding's Guacamole access: what it should be (a pure function of the
+ * binding and its VNC password), what was last applied (a fingerprint per
+ * binding key, kept here), and the database calls that put it right.
+ *
+ * The applied state lets a converged binding cost no SQL: a reconcile whose
+ * desired access has the fingerprint last applied skips the database. It is
+ * cleared on every verification interval (the rows are read back then), and
+ * `markApplied` lets a batched read of many bindings' rows mark those found
+ * right at once.
+ */
+import { createHash } from "node:crypto"
+import { Effect, Redacted } from "effect"
+import type { Binding } from "../domain/binding.ts"
+import { VNC_PORT } from "../domain/desired.ts"
+import { connectionHostnameFor, entityNameFor } from "../domain/naming.ts"
+import { GuacamoleDb, type GuacamoleAccess } from "../guacamole/db.ts"
+import { KubeClient } from "../runtime/client.ts"
+import { Bindings } from "../runtime/resources.ts"
+import { Applied, Recorder } from "./deps.ts"
+import { EventReason } from "./event-reasons.ts"
+import type { KubeObject } from "../runtime/client.ts"
+
+export class BindingProblem extends Error {
+  readonly _tag = "BindingProblem"
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** The Guacamole rows `binding` should have, its browser being `deploymentName` in `namespace`. */
+export const desiredAccess = (
+  binding: Binding,
+  deploymentName: string,
+  namespace: string,
+  password: string,
+  expired: boolean,
+): GuacamoleAccess => ({
+  workspace: binding.spec.workspace,
+  username: binding.spec.username,
+  entityName: entityNameFor(binding.spec.workspace, binding.spec.username),
+  hostname: connectionHostnameFor(deploymentName, namespace),
+  port: VNC_PORT,
+  password: Redacted.make(password),
+  validUntil: binding.spec.expires,
+  disabled: expired,
+  holder: { namespace: binding.metadata.namespace, name: binding.metadata.name, uid: binding.metadata.uid },
+})
+
+const fingerprint = (access: GuacamoleAccess): string =>
+  createHash("sha256")
+    .update(JSON.stringify({ ...access, password: Redacted.value(access.password) }))
+    .digest("hex")
+
+export interface AppliedAccess {
+  readonly isApplied: (key: string, access: GuacamoleAccess) => boolean
+  /** Notes that these bindings' rows are as `access` says (after a write, or a read that found them right). */
+  readonly markApplied: (entries: ReadonlyArray<{ readonly key: string; readonly access: GuacamoleAccess }>) => void
+  readonly forget: (key: string) => void
+  /** Forgets everything: every binding's rows are read again at its next reconcile. */
+  readonly clear: () => void
+}
+
+/** No secrets are kept: a hash of the access, password included. */
+export const makeAppliedAccess = (): AppliedAccess => {
+  const applied = new Map<string, string>()
+  return {
+    isApplied: (key, access) => applied.get(key) === fingerprint(access),
+    markApplied: (entries) => {
+      for (const { key, access } of entries) applied.set(key, fingerprint(access))
+    },
+    forget: (key) => void applied.delete(key),
+    clear: () => applied.clear(),
+  }
+}
+
+const splitKey = (key: string): [string, string] => {
+  const i = key.indexOf("/")
+  return [key.slice(0, i), key.slice(i + 1)]
+}
+
+/** Revokes whatever Guacamole access the binding `key` holds (except `keep`); returns the identities released. */
+export const revokeHeld = (key: string, keep?: { workspace: string; username: string }, on?: KubeObject) =>
+  Effect.gen(function* () {
+    const db = yield* GuacamoleDb
+    const [namespace, name] = splitKey(key)
+    const { changes, released } = yield* db.revoke({ holder: { namespace, name }, ...(keep ? { keep } : {}) })
+    if (changes.length > 0) {
+      yield* Effect.logDebug(`revoked Guacamole access: ${changes.join("; ")}`)
+      if (on) yield* (yield* Recorder).record(on, "Normal", EventReason.Revoked, changes.join("; "))
+    }
+    return released
+  })
+
+/**
+ * Puts the binding's rows right unless they are known to be: first whatever
+ * else it holds goes (an old workspace or user), then the rows are planned
+ * and, when they differ, written. Returns what changed and the identities released.
+ */
+export const applyAccess = (key: string, binding: Binding, access: GuacamoleAccess, on: KubeObject) =>
+  Effect.gen(function* () {
+    const applied = yield* Applied
+    if (applied.isApplied(key, access)) return { changes: [] as ReadonlyArray<string>, released: [] as ReadonlyArray<string> }
+    const db = yield* GuacamoleDb
+    const keep = { workspace: binding.spec.workspace, username: binding.spec.username }
+    const released = (yield* db.holdsOthers({ holder: access.holder, keep })) ? yield* revokeHeld(key, keep, on) : []
+    const planned = yield* db.plan(access)
+    const changes = planned.length > 0 ? yield* ensureHeld(key, binding, access) : []
+    applied.markApplied([{ key, access }])
+    return { changes, released }
+  })
+
+/** `ensure`, where rows held by a binding the API server no longer has are taken over, and a live holder is an AlreadyBound. */
+const ensureHeld = (key: string, binding: Binding, access: GuacamoleAccess) =>
+  Effect.gen(function* () {
+    const db = yield* GuacamoleDb
+    return yield* db.ensure(access).pipe(
+      Effect.catchTag("GuacamoleHeldError", (held) =>
+        Effect.gen(function* () {
+          const [namespace, rest] = splitKey(held.holder)
+          const slash = rest.lastIndexOf("/")
+          const name = rest.slice(0, slash)
+          const uid = rest.slice(slash + 1)
+          const live = yield* (yield* KubeClient).get(Bindings, namespace, name).pipe(
+            Effect.map((b) => b.metadata.uid === uid),
+            Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
+          )
+          if (live && `${namespace}/${name}` !== key) {
+            return yield* Effect.fail(
+              new BindingProblem(
+                "AlreadyBound",
+                `workspace "${binding.spec.workspace}" is already bound to user "${binding.spec.username}" by binding ${namespace}/${name}`,
+              ),
+            )
+          }
+          return yield* db.ensure(access, { replacing: held.holder })
+        }),
+      ),
+    )
+  })
