@@ -96,6 +96,7 @@ export const makeInformer = (
       } while (token)
       stats.lists++
       writer.replace(fresh)
+      yield* Effect.logDebug(`listed ${label}: ${fresh.length} objects at resourceVersion ${listVersion}`)
       resourceVersion = listVersion
       isSynced = true
       yield* Deferred.succeed(synced, undefined)

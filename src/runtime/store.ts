@@ -68,6 +68,8 @@ export const makeWriter = (
   /** Writes in flight per key, and the changes the watch delivered meanwhile (decided when they end). */
   const inFlight = new Map<string, number>()
   const deferred = new Map<string, Array<Change>>()
+  /** The resourceVersion of a deletion the watch showed while a write of the key was in flight. */
+  const tombstones = new Map<string, string>()
 
   const unindex = (key: string, object: KubeObject) => {
     for (const [name, indexer] of Object.entries(indexers)) {
@@ -114,6 +116,7 @@ export const makeWriter = (
     const version = object.metadata.resourceVersion
     if (type === "DELETED") {
       echoes.delete(key)
+      if ((inFlight.get(key) ?? 0) > 0) tombstones.set(key, version ?? "")
       // Gone already: the operator deleted it itself.
       if (!previous) return
       remove(key)
@@ -156,11 +159,15 @@ export const makeWriter = (
       } else if (result !== undefined) {
         written = result.metadata.resourceVersion
         const current = cache.get(key)
-        if (!current || !isOlder(written, current.metadata.resourceVersion)) set(key, result)
+        const tombstone = tombstones.get(key)
+        // The answer of a write the watch has already shown deleted (the last finalizer removed) must not bring it back.
+        const deleted = tombstone !== undefined && !isOlder(tombstone, written)
+        if (!deleted && (!current || !isOlder(written, current.metadata.resourceVersion))) set(key, result)
         // The watch has not shown this version yet (or it did, while the write was in flight).
-        if (written !== undefined && current?.metadata.resourceVersion !== written) echoes.set(key, written)
+        if (!deleted && written !== undefined && current?.metadata.resourceVersion !== written) echoes.set(key, written)
       }
       if (left > 0) return
+      tombstones.delete(key)
       const changes = deferred.get(key)
       deferred.delete(key)
       for (const change of changes ?? []) {
