@@ -19,7 +19,7 @@ import { acquireLeadership, defaultTimings } from "./runtime/leader.ts"
 export { OPERATOR_NAME }
 
 /** /readyz waits at most this long for the database (kubelet's default probe timeout is 1 second). */
-export const READINESS_PING_TIMEOUT = Duration.millis(800)
+const READINESS_PING_TIMEOUT = Duration.millis(800)
 
 export interface OperatorHandle {
   readonly controller: Controller

@@ -12,7 +12,6 @@ export const GROUP = "xlscsde.nhs.uk"
 export const VERSION = "v1"
 export const PLURAL = "analyticsworkspacebindings"
 export const KIND = "AnalyticsWorkspaceBinding"
-export const API_VERSION = `${GROUP}/${VERSION}`
 
 /**
  * Guacamole's `guacamole_entity.name`, `guacamole_connection.connection_name`
@@ -247,8 +246,6 @@ export const BindingSchema = typed(
 ).pipe(Schema.filter(entityNameFits))
 
 export interface Binding extends Schema.Schema.Type<typeof BindingSchema> {}
-export type BindingSpec = Binding["spec"]
-export type BindingMetadata = Binding["metadata"]
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(

@@ -54,7 +54,7 @@ const isReady = (d: KubeObject): boolean =>
   replicasOf(d, "status", "readyReplicas") >= 1 &&
   Number(d.status?.observedGeneration ?? 0) >= Number(d.metadata.generation ?? 0)
 
-export const formatSeconds = (seconds: number): string => `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`
+const formatSeconds = (seconds: number): string => `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`
 
 export const makeBrowserLifecycle = (metrics: Metrics, events: EventRecorder): BrowserLifecycle => {
   const pending = new Map<string, Start>()

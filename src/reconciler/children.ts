@@ -156,7 +156,7 @@ export const ensureSecret = (
  * The pod template names the Secret version (uid/resourceVersion) it was started with, so a
  * replaced or edited Secret (a new password, whoever changed it) restarts the browser with it.
  */
-export const VNC_SECRET_ANNOTATION = "xlscsde.nhs.uk/vnc-secret-uid"
+const VNC_SECRET_ANNOTATION = "xlscsde.nhs.uk/vnc-secret-uid"
 
 export const withSecretVersion = <D extends { spec: { template: { metadata: { annotations?: Record<string, string> } } } }>(
   deployment: D,

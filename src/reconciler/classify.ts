@@ -140,7 +140,7 @@ export interface InstallationHealth {
   readonly affected: () => number
 }
 
-export const LOG_EVERY_MS = 60_000
+const LOG_EVERY_MS = 60_000
 
 export const makeInstallationHealth = (logEveryMs = LOG_EVERY_MS): InstallationHealth => {
   let current: InstallationProblem | undefined

@@ -32,7 +32,7 @@ import { heldReplicas, stopOwnedBrowser } from "./replicas.ts"
 import { showsError, writeStatus } from "./status.ts"
 
 /** Held on every binding whose Guacamole access and browser objects the operator has created. */
-export const FINALIZER = "xlscsde.nhs.uk/guacamole-operator"
+const FINALIZER = "xlscsde.nhs.uk/guacamole-operator"
 
 /** Requeue long waits at least this often, so timers stay small; the resync covers the rest anyway. */
 const MAX_REQUEUE = Duration.hours(12)

@@ -12,7 +12,7 @@ import type { EventRecorder } from "../runtime/events.ts"
 import { Deployments, type ResourceType } from "../runtime/resources.ts"
 
 /** The most browser pods one binding runs. */
-export const MAX_BROWSERS = 1
+const MAX_BROWSERS = 1
 
 export const heldReplicas = (
   env: { readonly events: EventRecorder },

@@ -14,7 +14,7 @@ export interface StatusFields {
 }
 
 /** The status fields of the binding CRD that existing installations have. */
-export const BASE_STATUS_FIELDS = ["statusText", "deploymentName", "lastActiveCheck", "replicas"] as const
+const BASE_STATUS_FIELDS = ["statusText", "deploymentName", "lastActiveCheck", "replicas"] as const
 
 export const statusFieldsFrom = (crd: unknown, version: string): StatusFields => {
   const versions = ((crd as any)?.spec?.versions ?? []) as any[]

@@ -19,7 +19,7 @@ export interface StatusUpdate {
 }
 
 /** The status fields of `raw` that `update` changes (a message not given is cleared); empty when none. */
-export const statusPatch = (
+const statusPatch = (
   raw: KubeObject,
   statusText: StatusText,
   update: StatusUpdate,
