@@ -272,6 +272,12 @@ export const decodeBinding = (u: unknown): Either.Either<Binding, InvalidBinding
 export const bindingKey = (b: { readonly metadata: { readonly namespace?: string; readonly name?: string } }): string =>
   `${b.metadata.namespace ?? ""}/${b.metadata.name ?? ""}`
 
+/** A work-queue key split into its namespace and name. */
+export const splitBindingKey = (key: string): [string, string] => {
+  const i = key.indexOf("/")
+  return [key.slice(0, i), key.slice(i + 1)]
+}
+
 /**
  * The instant a binding stops being valid: 00:00:00Z of the day after
  * `expires`. A binding is valid through the whole of its expiry date (UTC).

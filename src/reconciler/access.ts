@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect, Redacted } from "effect"
-import type { Binding } from "../domain/binding.ts"
+import { splitBindingKey, type Binding } from "../domain/binding.ts"
 import { VNC_PORT } from "../domain/desired.ts"
 import { connectionHostnameFor, entityNameFor } from "../domain/naming.ts"
 import { GuacamoleDb, type GuacamoleAccess } from "../guacamole/db.ts"
@@ -77,16 +77,11 @@ export const makeAppliedAccess = (): AppliedAccess => {
   }
 }
 
-const splitKey = (key: string): [string, string] => {
-  const i = key.indexOf("/")
-  return [key.slice(0, i), key.slice(i + 1)]
-}
-
 /** Revokes whatever Guacamole access the binding `key` holds (except `keep`); returns the identities released. */
 export const revokeHeld = (key: string, keep?: { workspace: string; username: string }, on?: KubeObject) =>
   Effect.gen(function* () {
     const db = yield* GuacamoleDb
-    const [namespace, name] = splitKey(key)
+    const [namespace, name] = splitBindingKey(key)
     const { changes, released } = yield* db.revoke({ holder: { namespace, name }, ...(keep ? { keep } : {}) })
     if (changes.length > 0) {
       yield* Effect.logDebug(`revoked Guacamole access: ${changes.join("; ")}`)
@@ -120,7 +115,7 @@ const ensureHeld = (key: string, binding: Binding, access: GuacamoleAccess) =>
     return yield* db.ensure(access).pipe(
       Effect.catchTag("GuacamoleHeldError", (held) =>
         Effect.gen(function* () {
-          const [namespace, rest] = splitKey(held.holder)
+          const [namespace, rest] = splitBindingKey(held.holder)
           const slash = rest.lastIndexOf("/")
           const name = rest.slice(0, slash)
           const uid = rest.slice(slash + 1)

@@ -5,7 +5,7 @@
  * runtime's write-through one: what is written is in the cache at once.
  */
 import { Effect } from "effect"
-import type { Binding } from "../domain/binding.ts"
+import { splitBindingKey, type Binding } from "../domain/binding.ts"
 import { desiredSecret, ownerBindingKey, vncPasswordOf } from "../domain/desired.ts"
 import { mergePatchFor, withoutTypeMeta } from "../domain/diff.ts"
 import { secretNameFor, serviceNameFor } from "../domain/naming.ts"
@@ -15,11 +15,6 @@ import { Bindings, Deployments, Secrets, Services, type ResourceType } from "../
 import type { Store } from "../runtime/store.ts"
 import { BindingProblem } from "./access.ts"
 import { Caches, ReconcilerSettings } from "./deps.ts"
-
-const splitKey = (key: string): [string, string] => {
-  const i = key.indexOf("/")
-  return [key.slice(0, i), key.slice(i + 1)]
-}
 
 export interface Owned {
   readonly rt: ResourceType
@@ -53,7 +48,7 @@ export const refuseIfHeldByAnother = (key: string, binding: Binding, object: Kub
   Effect.gen(function* () {
     const owner = ownerBindingKey(object)
     if (owner === undefined || owner === key) return
-    const [namespace, name] = splitKey(owner)
+    const [namespace, name] = splitBindingKey(owner)
     const live = yield* (yield* KubeClient).get(Bindings, namespace, name).pipe(
       // A binding of that name exists: it holds the object (a later binding of a deleted one's name takes its place).
       Effect.as(true),

@@ -17,6 +17,7 @@
  * `classifyFailure` decides; `errorPolicy` acts on it in one place: the log
  * line, the status, the Event and what `/readyz` says.
  */
+import { splitBindingKey } from "../domain/binding.ts"
 import { Clock, Duration, Effect } from "effect"
 import type { GuacamoleError } from "../guacamole/errors.ts"
 import type { ErrorPolicy } from "../runtime/controller.ts"
@@ -168,16 +169,11 @@ export const makeInstallationHealth = (logEveryMs = LOG_EVERY_MS): InstallationH
 // ---------------------------------------------------------------------------
 // The error policy
 
-const splitKey = (key: string): [string, string] => {
-  const i = key.indexOf("/")
-  return [key.slice(0, i), key.slice(i + 1)]
-}
-
 /** What the binding shows for a failure that is its own, or transient; installation problems and races touch no binding. */
 const reportOnBinding = (key: string, fault: Fault) =>
   Effect.gen(function* () {
     if (fault.kind !== "binding" && fault.kind !== "transient") return
-    const [namespace, name] = splitKey(key)
+    const [namespace, name] = splitBindingKey(key)
     const raw = (yield* Caches).bindings.get(namespace, name)
     if (!raw || raw.metadata.deletionTimestamp) return
     const recorder = yield* Recorder

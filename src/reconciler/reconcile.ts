@@ -13,7 +13,7 @@
  *                                          └─ apply ───▶ Guacamole, Secret, Deployment, Service, then status
  */
 import { Clock, Duration, Effect, Either } from "effect"
-import { bindingKey, decodeBinding, expiryInstant, isExpired, type Binding } from "../domain/binding.ts"
+import { bindingKey, decodeBinding, expiryInstant, isExpired, splitBindingKey, type Binding } from "../domain/binding.ts"
 import { desiredDeployment, desiredService, generateVncPassword, vncPasswordOf } from "../domain/desired.ts"
 import { deploymentNameFor, entityNameFor, secretNameFor, serviceNameFor } from "../domain/naming.ts"
 import type { GuacamoleDb } from "../guacamole/db.ts"
@@ -58,11 +58,6 @@ export const identityOf = (raw: KubeObject): string | undefined => {
   return Either.isRight(decoded) ? entityNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
 }
 
-const splitKey = (key: string): [string, string] => {
-  const i = key.indexOf("/")
-  return [key.slice(0, i), key.slice(i + 1)]
-}
-
 /** The bindings other than `key` waiting for identities it gave up. */
 const waitingFor = (key: string, released: ReadonlyArray<string>) =>
   Effect.map(Caches, ({ bindings }) =>
@@ -71,7 +66,7 @@ const waitingFor = (key: string, released: ReadonlyArray<string>) =>
 
 export const reconcile = (key: string): Effect.Effect<Action, ReconcileError, ReconcileDeps> =>
   Effect.gen(function* () {
-    const [namespace, name] = splitKey(key)
+    const [namespace, name] = splitBindingKey(key)
     const raw = (yield* Caches).bindings.get(namespace, name)
     if (!raw) {
       if (!(yield* ReconcilerSettings).watches(namespace)) return { result: "skipped" }
