@@ -1,12 +1,13 @@
 /**
  * A new binding is reconciled once: the operator's own writes (finalizer, Secret, Deployment,
  * Service, status) and the Deployment controller's status echo come back through the watches
- * without queueing it again; a change someone else makes to its Deployment still does.
+ * without queueing it again; a change someone else makes to its Deployment still does. Events are
+ * written beside the reconcile, and those on their way when the operator stops are written before it has.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { Deployments } from "../../src/runtime/resources.ts"
-import { GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -43,5 +44,17 @@ forEachServer("reconciles", (server) => {
     })
     await settled(h)
     expect(reconciles("once")).toBeGreaterThan(before)
+  })
+
+  test("an Event still on its way when the operator stops is written before it has stopped", async () => {
+    // A slow Event write (the emulator holds it); the real server is not slowed.
+    if (server === "emulator") h.api.faults.addLatency({ verb: "create", resource: "events" }, 700)
+    await h.createBinding("late", { workspace: "ws1", username: "late", expires: "2099-12-31" })
+    await h.waitForStatus("late", "READY")
+    await h.stopOperator()
+    const provisioned = (await h.list("", "events", BINDING_NAMESPACE)).filter(
+      (e: any) => e.involvedObject?.name === "late" && e.reason === "Provisioned",
+    )
+    expect(provisioned).toHaveLength(1)
   })
 })
