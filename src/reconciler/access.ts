@@ -10,10 +10,11 @@
  * right at once.
  */
 import { createHash } from "node:crypto"
-import { Effect, Redacted } from "effect"
-import { splitBindingKey, type Binding } from "../domain/binding.ts"
-import { VNC_PORT } from "../domain/desired.ts"
-import { connectionHostnameFor, entityNameFor } from "../domain/naming.ts"
+import { Effect, Either, Redacted } from "effect"
+import { decodeBinding, isExpired, splitBindingKey, type Binding } from "../domain/binding.ts"
+import { VNC_PORT, vncPasswordOf } from "../domain/desired.ts"
+import { connectionHostnameFor, deploymentNameFor, entityNameFor, secretNameFor } from "../domain/naming.ts"
+import type { Store } from "../runtime/store.ts"
 import { GuacamoleDb, type GuacamoleAccess } from "../guacamole/db.ts"
 import { KubeClient } from "../runtime/client.ts"
 import { Bindings } from "../runtime/resources.ts"
@@ -29,6 +30,19 @@ export class BindingProblem extends Error {
   ) {
     super(message)
   }
+}
+
+/** The Deployment a binding's browser runs in: the one its status names, else the one its spec gives. */
+export const deploymentNameOf = (raw: KubeObject, decoded = decodeBinding(raw)): string | undefined =>
+  typeof raw.status?.deploymentName === "string" && raw.status.deploymentName !== ""
+    ? raw.status.deploymentName
+    : Either.isRight(decoded)
+      ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username)
+      : undefined
+
+export const identityOf = (raw: KubeObject): string | undefined => {
+  const decoded = decodeBinding(raw)
+  return Either.isRight(decoded) ? entityNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
 }
 
 /** The Guacamole rows `binding` should have, its browser being `deploymentName` in `namespace`. */
@@ -49,6 +63,22 @@ export const desiredAccess = (
   disabled: expired,
   holder: { namespace: binding.metadata.namespace, name: binding.metadata.name, uid: binding.metadata.uid },
 })
+
+/**
+ * The access a cached binding should have, with the password of its cached Secret: what a batched
+ * read of many bindings' rows compares with. Undefined when the caches cannot say (an invalid
+ * binding, one being deleted, or one whose Secret does not exist yet).
+ */
+export const cachedDesiredAccess = (raw: KubeObject, secrets: Store, namespace: string, now: Date): GuacamoleAccess | undefined => {
+  if (raw.metadata.deletionTimestamp) return undefined
+  const decoded = decodeBinding(raw)
+  if (Either.isLeft(decoded)) return undefined
+  const deploymentName = deploymentNameOf(raw, decoded)!
+  const secret = secrets.get(namespace, secretNameFor(deploymentName))
+  const password = secret && vncPasswordOf(secret as { data?: Record<string, string> })
+  if (password === undefined) return undefined
+  return desiredAccess(decoded.right, deploymentName, namespace, password, isExpired(decoded.right.spec.expires, now))
+}
 
 const fingerprint = (access: GuacamoleAccess): string =>
   createHash("sha256")

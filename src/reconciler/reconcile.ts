@@ -15,7 +15,7 @@
 import { Clock, Duration, Effect, Either } from "effect"
 import { bindingKey, decodeBinding, expiryInstant, isExpired, splitBindingKey, type Binding } from "../domain/binding.ts"
 import { desiredDeployment, desiredService, generateVncPassword, vncPasswordOf } from "../domain/desired.ts"
-import { deploymentNameFor, entityNameFor, secretNameFor, serviceNameFor } from "../domain/naming.ts"
+import { entityNameFor, secretNameFor, serviceNameFor } from "../domain/naming.ts"
 import type { GuacamoleDb } from "../guacamole/db.ts"
 import type { GuacamoleError } from "../guacamole/errors.ts"
 import { KubeClient, type KubeObject } from "../runtime/client.ts"
@@ -23,7 +23,7 @@ import type { Action } from "../runtime/controller.ts"
 import type { KubeError } from "../runtime/errors.ts"
 import { finalizer, holdsFinalizer } from "../runtime/finalizer.ts"
 import { Bindings, Deployments, Services } from "../runtime/resources.ts"
-import { applyAccess, desiredAccess, revokeHeld, type BindingProblem } from "./access.ts"
+import { applyAccess, deploymentNameOf, desiredAccess, revokeHeld, type BindingProblem } from "./access.ts"
 import { ensureObject, ensureSecret, ownedObjects, refuseIfHeldByAnother, withSecretVersion } from "./children.ts"
 import { Applied, Browsers, Caches, ReconcilerSettings, Recorder } from "./deps.ts"
 import { EventReason } from "./event-reasons.ts"
@@ -44,19 +44,6 @@ export type ReconcileDeps = KubeClient | GuacamoleDb | Caches | ReconcilerSettin
 export const IDENTITY_INDEX = "identity"
 /** The index of the binding cache: the browser Deployment's name → the binding (for the original operator's objects). */
 export const DEPLOYMENT_INDEX = "deployment"
-
-/** The Deployment a binding's browser runs in: the one its status names, else the one its spec gives. */
-export const deploymentNameOf = (raw: KubeObject, decoded = decodeBinding(raw)): string | undefined =>
-  typeof raw.status?.deploymentName === "string" && raw.status.deploymentName !== ""
-    ? raw.status.deploymentName
-    : Either.isRight(decoded)
-      ? deploymentNameFor(decoded.right.spec.workspace, decoded.right.spec.username)
-      : undefined
-
-export const identityOf = (raw: KubeObject): string | undefined => {
-  const decoded = decodeBinding(raw)
-  return Either.isRight(decoded) ? entityNameFor(decoded.right.spec.workspace, decoded.right.spec.username) : undefined
-}
 
 /** The bindings other than `key` waiting for identities it gave up. */
 const waitingFor = (key: string, released: ReadonlyArray<string>) =>
