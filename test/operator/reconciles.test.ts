@@ -51,6 +51,8 @@ forEachServer("reconciles", (server) => {
     if (server === "emulator") h.api.faults.addLatency({ verb: "create", resource: "events" }, 700)
     await h.createBinding("late", { workspace: "ws1", username: "late", expires: "2099-12-31" })
     await h.waitForStatus("late", "READY")
+    // The reconcile is over (its Events handed to the writer), the Event not yet written.
+    await waitFor(() => reconciles("late") === 1, { message: "the reconcile of late to finish" })
     await h.stopOperator()
     const provisioned = (await h.list("", "events", BINDING_NAMESPACE)).filter(
       (e: any) => e.involvedObject?.name === "late" && e.reason === "Provisioned",
