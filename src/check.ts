@@ -24,13 +24,13 @@ import * as k8s from "@kubernetes/client-node"
 import { ConfigError, Duration, Effect, Either, Layer } from "effect"
 import { formatConfigError, readConfig, type OperatorConfig } from "./config.ts"
 import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "./domain/desired.ts"
-import { cullerEnabled } from "./controller/idle.ts"
-import { statusFieldsFrom } from "./controller/status-fields.ts"
+import { cullerEnabled } from "./reconciler/idle.ts"
+import { statusFieldsFrom } from "./reconciler/status-fields.ts"
 import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
 import { OPT_OUT, remedyFor, type IndexStatus } from "./guacamole/indexes.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
-import { KubeClient, loadKubeConfig, make as makeKubeClient, type KubeClientService } from "./kube/client.ts"
-import type { KubeError } from "./kube/errors.ts"
+import { KubeClient, loadKubeConfig, make as makeKubeClient, type KubeClientService } from "./runtime/client.ts"
+import type { KubeError } from "./runtime/errors.ts"
 import { kubeconfigProblem } from "./kubeconfig.ts"
 import {
   Bindings,
@@ -44,7 +44,7 @@ import {
   SelfSubjectAccessReviews,
   Services,
   type ResourceType,
-} from "./kube/resources.ts"
+} from "./runtime/resources.ts"
 import { DatabaseProbe, probeLayer } from "./check/database.ts"
 
 // ---------------------------------------------------------------------------
