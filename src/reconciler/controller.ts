@@ -10,18 +10,18 @@
  *   (NAMESPACE, purpose label)        ───┘
  */
 import { randomFillSync } from "node:crypto"
-import { Context, Duration, Effect, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, type Scope } from "effect"
 import type { IdleSettings } from "../config.ts"
 import { bindingKey } from "../domain/binding.ts"
 import { DEPLOYMENT_NAME_LABEL, ownerBindingKey, PURPOSE, PURPOSE_LABEL, type WorkloadSettings } from "../domain/desired.ts"
-import { GuacamoleDb } from "../guacamole/db.ts"
+import { GuacamoleDb, holderValue } from "../guacamole/db.ts"
 import type { Metrics } from "../http/metrics.ts"
 import { KubeClient, type KubeObject } from "../runtime/client.ts"
 import { makeController } from "../runtime/controller.ts"
 import { inBackground, makeEventRecorder } from "../runtime/events.ts"
 import type { Informer } from "../runtime/reflector.ts"
 import { Bindings, Deployments, Secrets, Services } from "../runtime/resources.ts"
-import { deploymentNameOf, identityOf, makeAppliedAccess } from "./access.ts"
+import { cachedDesiredAccess, deploymentNameOf, identityOf, makeAppliedAccess } from "./access.ts"
 import { makeBrowserLifecycle } from "./browser.ts"
 import { classifyFailure, errorPolicy, makeInstallationHealth, reportInstallation, type InstallationHealth } from "./classify.ts"
 import { Applied, Browsers, Caches, Installation, ReconcilerSettings, Recorder } from "./deps.ts"
@@ -165,6 +165,38 @@ export const startController = (
       Context.add(Installation, health),
     )
 
+    /**
+     * One batched read of every cached binding's rows (one statement per thousand bindings): the
+     * applied state becomes exactly the bindings found right. When it fails, the applied state is
+     * emptied and each binding reads its own rows at its reconcile, as without it.
+     */
+    const readBack = Effect.gen(function* () {
+      const started = performance.now()
+      const now = new Date(yield* Clock.currentTimeMillis)
+      const entries = controller.parents.list().flatMap((raw) => {
+        const access = cachedDesiredAccess(raw, secrets, settings.workload.namespace, now)
+        return access ? [{ key: bindingKey(raw), access }] : []
+      })
+      const converged = entries.length === 0 ? new Set<string>() : yield* db.converged(entries.map((e) => e.access))
+      applied.clear()
+      applied.markApplied(entries.filter((e) => converged.has(holderValue(e.access.holder))))
+      yield* Effect.logDebug("read back the bindings' Guacamole rows").pipe(
+        Effect.annotateLogs({
+          bindings: controller.parents.list().length,
+          converged: converged.size,
+          durationMs: Math.round(performance.now() - started),
+        }),
+      )
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.sync(() => applied.clear()).pipe(
+          Effect.zipRight(
+            Effect.logWarning(`could not read back the bindings' Guacamole rows at once; each binding reads its own: ${error.message}`),
+          ),
+        ),
+      ),
+    )
+
     yield* controller.run(
       (key) =>
         reconcile(key).pipe(
@@ -187,12 +219,13 @@ export const startController = (
             },
             { discard: true },
           ),
-        synced: () => health.clear(),
-        // The verification reads every binding's Guacamole rows again (one read each when they are
-        // right; the Kubernetes side is compared with the caches and writes nothing), so a row changed
-        // behind the operator's back is put right within one interval.
+        // At start-up and on every resync and verification interval, every binding's Guacamole rows
+        // are read back at once; those found right cost their reconcile no SQL (the Kubernetes side is
+        // compared with the caches and writes nothing), the others are put right one by one, so a row
+        // changed behind the operator's back is repaired within one interval.
+        synced: Effect.sync(() => health.clear()).pipe(Effect.zipRight(readBack)),
         resync: [settings.resyncInterval, ...(settings.verifyInterval ? [settings.verifyInterval] : [])],
-        onResync: () => applied.clear(),
+        onResync: readBack,
         busy: () => recorder.pending() > 0,
       },
     )

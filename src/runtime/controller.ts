@@ -76,11 +76,11 @@ export interface ErrorPolicy<E, R> {
 export interface RunOptions<R> {
   /** Repeated while the caches fill (every 500 ms): say why one cannot. */
   readonly whileSyncing?: (informers: ReadonlyArray<Informer>) => Effect.Effect<void, never, R>
-  /** Called once every cache has filled, before the workers start. */
-  readonly synced?: () => void
-  /** Queue every parent on each of these intervals, calling `onResync` first. */
+  /** Run once every cache has filled, before the workers start (the parents are queued by then). */
+  readonly synced?: Effect.Effect<void, never, R>
+  /** Queue every parent on each of these intervals, running `onResync` first. */
   readonly resync?: ReadonlyArray<Duration.Duration>
-  readonly onResync?: () => void
+  readonly onResync?: Effect.Effect<void, never, R>
   /** Work the controller waits for beyond its queue (Events on their way): `idle` is false meanwhile. */
   readonly busy?: () => boolean
 }
@@ -212,14 +212,15 @@ export const makeController = (spec: ControllerSpec): Effect.Effect<Controller, 
         } else {
           yield* Effect.forEach(informers, (i) => i.synced, { discard: true })
         }
-        options.synced?.()
+        if (options.synced) yield* options.synced
         const context = yield* Effect.context<R>()
         yield* queue.run(spec.concurrency, (key) => Effect.provide(process(key), context))
         isReady = true
         for (const interval of options.resync ?? []) {
           yield* Effect.forkScoped(
             Effect.sleep(interval).pipe(
-              Effect.zipRight(Effect.sync(() => (options.onResync?.(), resync()))),
+              Effect.zipRight(options.onResync ?? Effect.void),
+              Effect.zipRight(Effect.sync(resync)),
               Effect.repeat(Schedule.forever),
             ),
           )
