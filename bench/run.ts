@@ -112,7 +112,12 @@ export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
 function follow(kube: KubeClientService, rt: typeof BINDINGS, namespace: string, onEvent: (o: KubeObject, deleted: boolean) => void) {
   const loop = Effect.gen(function* () {
     for (;;) {
-      const list = yield* kube.list(rt, { namespace })
+      const listed = yield* Effect.either(kube.list(rt, { namespace }))
+      if (Either.isLeft(listed)) {
+        yield* Effect.sleep("200 millis") // not served yet, or the server is busy: try again
+        continue
+      }
+      const list = listed.right
       for (const o of list.items) onEvent(o, false)
       let rv = list.resourceVersion
       for (;;) {
@@ -309,7 +314,10 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     })
     await Promise.all(creators)
     const createdSeconds = (Date.now() - t0) / 1000
-    await waitFor(() => ready() >= N, { timeoutMs: 60_000 + N * 200, intervalMs: 50, message: `${N} bindings READY` })
+    await waitFor(() => ready() >= N, { timeoutMs: 60_000 + N * 200, intervalMs: 50, message: `${N} bindings READY` }).catch((e) => {
+      const seen = [...bindings.values()].map((b) => b.status?.statusText ?? "(no status)")
+      throw new Error(`${e.message} (the benchmark sees ${bindings.size}: ${JSON.stringify(Object.groupBy(seen, (s) => s))})`)
+    })
     const coldSeconds = (Date.now() - t0) / 1000
     o.log(`  cold: ${N} created in ${createdSeconds.toFixed(1)} s, all READY at ${coldSeconds.toFixed(1)} s`)
     const coldLast = await quiet(m, t0, 60_000 + N * 100)
