@@ -3,7 +3,7 @@
  * bindings grows, on this machine.
  *
  *   bun run bench [--bindings 1000,2000,5000,10000] [--server emulator|kube-apiserver|both]
- *                 [--checkout DIR] [--json FILE] [--workspaces N] [--scale N] [--idle-bindings N]
+ *                 [--checkout DIR] [--json FILE] [--append] [--workspaces N] [--scale N] [--idle-bindings N]
  *
  * For each size and API server it starts a fresh server, a fresh Guacamole
  * database on the test PostgreSQL (DATABASE_URL) and the operator of DIR
@@ -11,12 +11,14 @@
  * run (N new bindings until all READY), a restart over them, and replicas
  * 0→1 by Keycloak's JSON patch with all of them present. It prints a table
  * whose growth figures (cost per binding at N / at the smallest N) flag
- * anything above 1.2×, and writes every figure to the JSON file. It asserts
+ * anything above 1.2×, and writes every figure to the JSON file (with
+ * --append, after the results already there of the same checkout: sizes
+ * measured in separate runs, one table). It asserts
  * nothing. Times and CPU seconds vary with the machine and whatever else
  * runs on it: read the request and round-trip counts as exact, the times as
  * indications, and compare ratios.
  */
-import { writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     workspaces: { type: "string" },
     scale: { type: "string", default: "100" },
     "idle-bindings": { type: "string" },
+    append: { type: "boolean", default: false },
   },
   strict: true,
 })
@@ -118,6 +121,11 @@ if (import.meta.main) {
   const started = new Date().toISOString()
   const results: RunResult[] = []
   const skipped: string[] = []
+  if (values.append && existsSync(jsonPath)) {
+    const earlier = JSON.parse(readFileSync(jsonPath, "utf8")) as { checkout: string; results: Array<RunResult & { growth?: unknown }> }
+    if (earlier.checkout !== checkout) throw new Error(`--append: ${jsonPath} measured ${earlier.checkout}, not ${checkout}`)
+    for (const { growth: _growth, ...r } of earlier.results) results.push(r)
+  }
   const save = () =>
     writeFileSync(
       jsonPath,
@@ -154,7 +162,7 @@ if (import.meta.main) {
       )
       save()
     }
-    console.log(`\n${table(results.filter((r) => r.server === server))}`)
+    if (results.some((r) => r.server === server)) console.log(`\n${table(results.filter((r) => r.server === server))}`)
   }
   save()
   console.log(`\nCPU cells: seconds of operator / API server${servers.includes("kube-apiserver") ? " (kube-apiserver + etcd; +controllers: KCM, scheduler, KWOK)" : ""} / the operator's PostgreSQL backends [every PostgreSQL process, other users' work included].`)

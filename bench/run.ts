@@ -315,8 +315,9 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     await Promise.all(creators)
     const createdSeconds = (Date.now() - t0) / 1000
     await waitFor(() => ready() >= N, { timeoutMs: 60_000 + N * 200, intervalMs: 50, message: `${N} bindings READY` }).catch((e) => {
-      const seen = [...bindings.values()].map((b) => b.status?.statusText ?? "(no status)")
-      throw new Error(`${e.message} (the benchmark sees ${bindings.size}: ${JSON.stringify(Object.groupBy(seen, (s) => s))})`)
+      const seen: Record<string, number> = {}
+      for (const b of bindings.values()) seen[b.status?.statusText ?? "(no status)"] = (seen[b.status?.statusText ?? "(no status)"] ?? 0) + 1
+      throw new Error(`${e.message} (the benchmark sees ${bindings.size}: ${JSON.stringify(seen)})`)
     })
     const coldSeconds = (Date.now() - t0) / 1000
     o.log(`  cold: ${N} created in ${createdSeconds.toFixed(1)} s, all READY at ${coldSeconds.toFixed(1)} s`)
