@@ -9,7 +9,7 @@
  *   the tests' RBAC set-up for the operator's service account, the operator's
  *   requests read incrementally from the audit log.
  */
-import { closeSync, existsSync, openSync, readSync } from "node:fs"
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
 import type { Subprocess } from "bun"
 import { Effect } from "effect"
@@ -116,11 +116,30 @@ async function controlPlaneServer(): Promise<BenchServer> {
   const operatorKubeconfigPath = join(plane.dir, "operator.kubeconfig")
   plane.writeKubeconfigFor(token, operatorKubeconfigPath)
   const ofPlane = (names: string[]) => () => findProcesses((c) => c.includes(plane.dir) && names.some((n) => c.includes(`/${n} `) || c.startsWith(`${n} `)))
-  // The audit log, read on from where the last read stopped.
+  // The audit log, read on from where the last read stopped. kube-apiserver rotates it at 100 MB
+  // (renames it and starts a new one): the open descriptor still reads the renamed file to its end.
   const auditPath = join(plane.dir, "audit.log")
   const requests: CompactRequest[] = []
+  let fd: number | undefined
   let offset = 0
   let partial = ""
+  const chunk = Buffer.alloc(1 << 20)
+  const drain = (from: number) => {
+    for (;;) {
+      const n = readSync(from, chunk, 0, chunk.length, offset)
+      if (n === 0) return
+      offset += n
+      const lines = (partial + chunk.subarray(0, n).toString("utf8")).split("\n")
+      partial = lines.pop()!
+      for (const line of lines) {
+        if (!line.includes(OPERATOR_USER)) continue
+        const e = JSON.parse(line)
+        if (e.user?.username !== OPERATOR_USER) continue
+        const resource = e.objectRef?.subresource ? `${e.objectRef.resource}/${e.objectRef.subresource}` : (e.objectRef?.resource ?? "")
+        requests.push([e.verb, resource, Date.parse(e.requestReceivedTimestamp)])
+      }
+    }
+  }
   return {
     kind: "kube-apiserver",
     admin,
@@ -128,28 +147,23 @@ async function controlPlaneServer(): Promise<BenchServer> {
     apiServerPids: ofPlane(["kube-apiserver", "etcd"]),
     controllerPids: ofPlane(["kube-controller-manager", "kube-scheduler", "kwok"]),
     operatorRequests: async () => {
-      if (!existsSync(auditPath)) return requests
-      const fd = openSync(auditPath, "r")
-      try {
-        const chunk = Buffer.alloc(1 << 20)
-        for (;;) {
-          const n = readSync(fd, chunk, 0, chunk.length, offset)
-          if (n === 0) break
-          offset += n
-          const lines = (partial + chunk.subarray(0, n).toString("utf8")).split("\n")
-          partial = lines.pop()!
-          for (const line of lines) {
-            if (!line.includes(OPERATOR_USER)) continue
-            const e = JSON.parse(line)
-            if (e.user?.username !== OPERATOR_USER) continue
-            const resource = e.objectRef?.subresource ? `${e.objectRef.resource}/${e.objectRef.subresource}` : (e.objectRef?.resource ?? "")
-            requests.push([e.verb, resource, Date.parse(e.requestReceivedTimestamp)])
-          }
+      for (;;) {
+        if (fd === undefined) {
+          if (!existsSync(auditPath)) return requests
+          fd = openSync(auditPath, "r")
+          offset = 0
         }
-      } finally {
-        closeSync(fd)
+        drain(fd)
+        // Rotated: the path names a new file. Read the old one to its end (done above), then the new one.
+        if (existsSync(auditPath) && statSync(auditPath).ino !== fstatSync(fd).ino) {
+          drain(fd)
+          closeSync(fd)
+          fd = undefined
+          partial = ""
+          continue
+        }
+        return requests
       }
-      return requests
     },
     setWorkloads: async (enabled) => {
       if (!plane.components.kwok) return
@@ -157,7 +171,10 @@ async function controlPlaneServer(): Promise<BenchServer> {
         admin.patch(resourceType("", "nodes"), undefined, "kwok-node-0", { type: "merge", body: { spec: { unschedulable: !enabled } } }),
       )
     },
-    stop: () => plane.stop(),
+    stop: async () => {
+      if (fd !== undefined) closeSync(fd)
+      await plane.stop()
+    },
   }
 }
 
