@@ -3,7 +3,7 @@
  * disagree (test/readme.test.ts compares them):
  * - the settings table, from src/config.ts;
  * - the sandbox tour, from scripts/sandbox/tour.ts (which a test runs with kubectl);
- * - the Event reasons, from src/controller/event-reasons.ts;
+ * - the Event reasons, from src/reconciler/event-reasons.ts;
  * - the chart's values, from the `# --` comments of deploy/chart/values.yaml.
  *
  *   bun run scripts/readme.ts          print the blocks
@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import YAML from "yaml"
 import { settingsTable } from "../src/config.ts"
-import { eventReasons } from "../src/controller/event-reasons.ts"
+import { eventReasons } from "../src/reconciler/event-reasons.ts"
 import { tourScript } from "./sandbox/tour.ts"
 
 const cell = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ")

@@ -11,6 +11,7 @@
  *   1. configuration   the environment parses (IMAGE_NAME and BROWSER_URL are required)
  *   2. database        the server answers, and whether the connection is TLS
  *      schema          the Guacamole tables, columns and enum values the operator uses exist
+ *                      (and, in its detail, whether the operator's indexes do)
  *   3. kubernetes      the API server answers (its version)
  *   4. crd             the binding CRD serves v1 with the status and scale subresources
  *                      and declares the status fields the operator writes
@@ -23,12 +24,13 @@ import * as k8s from "@kubernetes/client-node"
 import { ConfigError, Duration, Effect, Either, Layer } from "effect"
 import { formatConfigError, readConfig, type OperatorConfig } from "./config.ts"
 import { CERTIFICATE_CONFIGMAP, FIREFOX_CONFIGMAP } from "./domain/desired.ts"
-import { cullerEnabled } from "./controller/idle.ts"
-import { statusFieldsFrom } from "./controller/status-fields.ts"
+import { cullerEnabled } from "./reconciler/idle.ts"
+import { statusFieldsFrom } from "./reconciler/status-fields.ts"
 import { GuacamoleDb, requiredTables } from "./guacamole/db.ts"
+import { OPT_OUT, remedyFor, type IndexStatus } from "./guacamole/indexes.ts"
 import type { DbSettings } from "./guacamole/settings.ts"
-import { KubeClient, loadKubeConfig, make as makeKubeClient, type KubeClientService } from "./kube/client.ts"
-import type { KubeError } from "./kube/errors.ts"
+import { KubeClient, loadKubeConfig, make as makeKubeClient, type KubeClientService } from "./runtime/client.ts"
+import type { KubeError } from "./runtime/errors.ts"
 import { kubeconfigProblem } from "./kubeconfig.ts"
 import {
   Bindings,
@@ -42,7 +44,7 @@ import {
   SelfSubjectAccessReviews,
   Services,
   type ResourceType,
-} from "./kube/resources.ts"
+} from "./runtime/resources.ts"
 import { DatabaseProbe, probeLayer } from "./check/database.ts"
 
 // ---------------------------------------------------------------------------
@@ -171,6 +173,24 @@ export const checkDatabase = (settings: DbSettings): Effect.Effect<CheckResult, 
     )
   })
 
+/**
+ * The operator's indexes: a missing one is not a failure (the operator works
+ * without it, each reconcile reading whole tables), so it is reported in the
+ * schema check's detail with its remedy.
+ */
+const describeIndexes = (indexes: ReadonlyArray<IndexStatus>, settings: DbSettings): string => {
+  const absent = indexes.filter((i) => i.state !== "present")
+  if (absent.length === 0) return `the operator's indexes are present (${indexes.map((i) => i.index.name).join(", ")})`
+  const who =
+    settings.createIndexes === false
+      ? "DB_CREATE_INDEXES=false, so the operator will not create them"
+      : "the operator creates them at start-up if DB_USER owns the tables"
+  return (
+    `the operator's indexes are missing: ${absent.map((i) => `${i.index.name}${i.state === "invalid" ? " (INVALID, a build was interrupted)" : ""} on ${i.index.table} (${i.index.serves})`).join(", ")}; ` +
+    `without them each reconcile reads whole tables; ${who}; remedy: ${absent.map((i) => remedyFor(i.index)).join("; ")}${settings.createIndexes === false ? "" : `; ${OPT_OUT}`}`
+  )
+}
+
 export const checkSchema = (settings: DbSettings): Effect.Effect<CheckResult, never, DatabaseProbe | GuacamoleDb> =>
   Effect.gen(function* () {
     const probe = yield* DatabaseProbe
@@ -185,7 +205,12 @@ export const checkSchema = (settings: DbSettings): Effect.Effect<CheckResult, ne
       ...missingEnumValues.map((v) => (v.includes("'") ? `enum value ${v}` : `enum type ${v}`)),
     ]
     if (items.length === 0) {
-      return ok("schema", `the Guacamole tables, columns and enum values the operator uses are present in ${where(settings)}`)
+      const indexes = yield* Effect.either(probe.indexes)
+      return ok(
+        "schema",
+        `the Guacamole tables, columns and enum values the operator uses are present in ${where(settings)}; ` +
+          (Either.isLeft(indexes) ? `its indexes could not be read: ${indexes.left.message}` : describeIndexes(indexes.right, settings)),
+      )
     }
     const allTables = missingTables.length === requiredTables.length
     return failed(

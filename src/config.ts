@@ -73,180 +73,6 @@ export interface OperatorConfig {
 export const OPERATOR_NAME = "awms-guacamole-operator"
 
 // ---------------------------------------------------------------------------
-// The settings, documented (rendered into the README)
-
-export interface SettingDoc {
-  readonly name: string
-  readonly default: string
-  readonly meaning: string
-}
-
-const REQUIRED = "(required)"
-
-export const settingsTable: ReadonlyArray<SettingDoc> = [
-  { name: "DB_HOST", default: "localhost", meaning: "Host name of Guacamole's PostgreSQL server." },
-  { name: "DB_PORT", default: "5432", meaning: "Port of Guacamole's PostgreSQL server (1-65535)." },
-  { name: "DB_NAME", default: "guacamole", meaning: "Name of Guacamole's database." },
-  {
-    name: "DB_USER",
-    default: REQUIRED,
-    meaning: "PostgreSQL user name (on Azure's managed PostgreSQL it looks like `guacamole@servername`)."
-  },
-  { name: "DB_PASS", default: REQUIRED, meaning: "PostgreSQL password (never logged)." },
-  {
-    name: "DB_SSLMODE",
-    default: "prefer",
-    meaning:
-      "TLS to PostgreSQL: `disable`, `prefer` (TLS when the server offers it, as libpq's default the original " +
-      "operator used), `require` (TLS, certificate not verified) or `verify-full` (TLS, certificate and host name " +
-      "verified). Azure's managed PostgreSQL requires TLS."
-  },
-  { name: "DB_POOL_MAX", default: "4", meaning: "Most database connections the operator holds open (1-100)." },
-  {
-    name: "DB_LOCK_TIMEOUT",
-    default: "5 seconds",
-    meaning:
-      "How long a database write waits for a lock another session holds before it gives up and is retried with " +
-      "backoff (PostgreSQL's `lock_timeout`, a duration): a locked row stalls one binding, never the operator."
-  },
-  {
-    name: "DB_STATEMENT_TIMEOUT",
-    default: "15 seconds",
-    meaning: "Longest a database statement may run before it is cancelled and retried (PostgreSQL's `statement_timeout`, a duration)."
-  },
-  { name: "IMAGE_NAME", default: REQUIRED, meaning: "Image of the browser container (Firefox in a VNC server)." },
-  {
-    name: "BROWSER_URL",
-    default: REQUIRED,
-    meaning: "The http(s) URL the browser container opens (the private JupyterHub)."
-  },
-  {
-    name: "NAMESPACE",
-    default: "guacamole",
-    meaning: "Namespace of the browser containers' Deployments, Services and Secrets (a DNS label)."
-  },
-  {
-    name: "BROWSER_RUN_AS_USER",
-    default: "(the image's)",
-    meaning: "User id the browser container runs as (0-2147483647); needed for Pod Security \"restricted\" when the image's user is root or not numeric."
-  },
-  { name: "BROWSER_RUN_AS_GROUP", default: "(the image's)", meaning: "Primary group id of the browser container (0-2147483647)." },
-  {
-    name: "BROWSER_FS_GROUP",
-    default: "(none)",
-    meaning: "Group id that owns the browser pod's volumes (0-2147483647), so a non-root user can write its `emptyDir` directories."
-  },
-  {
-    name: "BROWSER_RUN_AS_NON_ROOT",
-    default: "false",
-    meaning: "`true`: the kubelet refuses to start the browser as root (`runAsNonRoot`; needed for \"restricted\"). Cannot be combined with BROWSER_RUN_AS_USER=0."
-  },
-  {
-    name: "BROWSER_READ_ONLY_ROOT_FILESYSTEM",
-    default: "false",
-    meaning: "`true`: the browser container's root filesystem is read-only; give it writable directories with BROWSER_WRITABLE_PATHS."
-  },
-  {
-    name: "BROWSER_WRITABLE_PATHS",
-    default: "(none)",
-    meaning: "Comma-separated absolute paths mounted as empty writable directories (`emptyDir`) in the browser container, such as its home and /tmp."
-  },
-  {
-    name: "BROWSER_RESOURCES",
-    default: "(none)",
-    meaning: 'Requests and limits of the browser container, as JSON: `{"requests":{"cpu":"500m","memory":"1Gi"},"limits":{"memory":"2Gi"}}`.'
-  },
-  {
-    name: "BROWSER_NODE_SELECTOR",
-    default: "(none)",
-    meaning: 'Node labels browser pods must be scheduled on, as JSON: `{"agentpool":"browsers"}`.'
-  },
-  {
-    name: "BROWSER_TOLERATIONS",
-    default: "(none)",
-    meaning: 'Tolerations of browser pods, as a JSON list: `[{"key":"browsers","operator":"Exists","effect":"NoSchedule"}]`.'
-  },
-  {
-    name: "BROWSER_IDLE_TIMEOUT",
-    default: "(off)",
-    meaning: "Stop a running browser (scale its binding to 0) after this long without an active Guacamole connection (a duration); unset, idle browsers run on."
-  },
-  {
-    name: "BROWSER_IDLE_CHECK_INTERVAL",
-    default: "5 minutes",
-    meaning: "How often running browsers are checked for activity and age (a duration); one database query per check."
-  },
-  {
-    name: "BROWSER_IDLE_GRACE_PERIOD",
-    default: "15 minutes",
-    meaning: "A browser counts as in use for this long after it is started, before its researcher's first connection (a duration)."
-  },
-  {
-    name: "BROWSER_MAX_AGE",
-    default: "(off)",
-    meaning: "Stop a browser that has run this long, even if in use (a duration); unset, no limit."
-  },
-  {
-    name: "WATCH_NAMESPACES",
-    default: "(all namespaces)",
-    meaning: "Comma-separated namespaces whose bindings are served; empty means every namespace."
-  },
-  {
-    name: "LOG_LEVEL",
-    default: "info",
-    meaning: "Least severe level logged: `trace`, `debug`, `info`, `warning` (or `warn`) or `error`."
-  },
-  { name: "LOG_FORMAT", default: "json", meaning: "`json` (one object per line) or `pretty` (for people)." },
-  {
-    name: "MAX_CONCURRENT_RECONCILES",
-    default: "8",
-    meaning: "Most bindings reconciled at the same time (1-256); one binding is never reconciled twice at once."
-  },
-  {
-    name: "HTTP_PORT",
-    default: "8080",
-    meaning: "Port of the health (`/healthz`, `/readyz`) and metrics (`/metrics`) endpoints; 0 picks a free port."
-  },
-  {
-    name: "RESYNC_INTERVAL",
-    default: "10 minutes",
-    meaning: 'How often every binding is reconciled even without a change (a duration: "10 minutes", "600s", "1h30m").'
-  },
-  {
-    name: "VERIFY_INTERVAL",
-    default: "1 minute",
-    meaning:
-      "How often the operator reads back its own Guacamole rows and puts right any that were changed behind its back " +
-      "(a redirected `hostname`, say): tampering lasts at most this long plus one reconcile (a duration)."
-  },
-  {
-    name: "WATCH_TIMEOUT_SECONDS",
-    default: "60",
-    meaning: "Server-side timeout of each watch request, in seconds (1-86400); the watch then resumes where it was."
-  },
-  {
-    name: "WATCH_IDLE_TIMEOUT",
-    default: "90 seconds",
-    meaning: "A watch that sends nothing for this long, not even a bookmark, is restarted (a duration)."
-  },
-  {
-    name: "LEADER_ELECTION",
-    default: "false",
-    meaning: "`true` when several replicas run: only the holder of the lease reconciles."
-  },
-  {
-    name: "KUBECONFIG",
-    default: "(in-cluster)",
-    meaning: "Kubeconfig file(s) to use outside a cluster; unset in a pod, which uses its service account."
-  },
-  {
-    name: "POD_NAME",
-    default: "(the host name)",
-    meaning: "Names this replica in Events and in the leader election lease; deploy/operator.yaml sets it to the pod's name."
-  }
-]
-
-// ---------------------------------------------------------------------------
 // Building blocks
 
 const show = (raw: string): string => JSON.stringify(raw.length > 60 ? raw.slice(0, 60) + "…" : raw)
@@ -265,8 +91,6 @@ const parsed = <A>(name: string, parse: (raw: string) => Either.Either<A, string
     if (trimmed === "") return missing()
     return Either.mapLeft(parse(trimmed), (m) => ConfigError.InvalidData([], m))
   })
-
-const text = (name: string): Config.Config<string> => parsed(name, Either.right)
 
 const integerIn = (min: number, max: number) => (raw: string): Either.Either<number, string> => {
   const n = /^[+-]?\d+$/.test(raw) ? Number(raw) : Number.NaN
@@ -356,33 +180,96 @@ export const parseDuration = (raw: string): Either.Either<Duration.Duration, str
 }
 
 // ---------------------------------------------------------------------------
-// The configuration
+// The settings: each defined once, with its meaning, its default and its
+// parser; the README's table is rendered from these definitions.
+
+export interface SettingDoc {
+  readonly name: string
+  /** As the README shows it: the default value, "(required)", or what applies when unset. */
+  readonly default: string
+  readonly meaning: string
+}
+
+const REQUIRED = "(required)"
+
+const definitions: Array<SettingDoc> = []
+
+/** Every setting, in the order of their definitions (the README's table). */
+export const settingsTable: ReadonlyArray<SettingDoc> = definitions
+
+const UNITS: ReadonlyArray<readonly [string, number]> = [["day", 86_400_000], ["hour", 3_600_000], ["minute", 60_000], ["second", 1000], ["millisecond", 1]]
+
+/** A duration in words, in the largest unit it is a whole number of: "90 seconds", "1 minute". */
+const inWords = (d: Duration.Duration): string => {
+  const ms = Duration.toMillis(d)
+  const [unit, size] = UNITS.find(([, size]) => ms % size === 0) ?? UNITS[UNITS.length - 1]!
+  const n = ms / size
+  return `${n} ${unit}${n === 1 ? "" : "s"}`
+}
+
+const shownDefault = (value: unknown): string =>
+  Duration.isDuration(value) ? inWords(value) : String(value)
+
+interface SettingSpec<A> {
+  readonly name: string
+  readonly meaning: string
+  /** Applies when the variable is not set (undefined: the setting is optional); absent: it is required. */
+  readonly default?: A
+  /** How the README shows what applies when unset, where that is not the default value itself. */
+  readonly shown?: string
+}
+
+/** A variable's trimmed text, as it is. */
+const asText = (raw: string): Either.Either<string, string> => Either.right(raw)
+
+/** One setting: the variable `name` read with `parse` (or as `config`), its default applied, its documentation recorded. */
+function setting<A>(spec: SettingSpec<A> & { readonly default: A }, read: ((raw: string) => Either.Either<A, string>) | Config.Config<A>): Config.Config<A>
+function setting<A>(spec: SettingSpec<A>, read: ((raw: string) => Either.Either<A, string>) | Config.Config<A>): Config.Config<A>
+function setting<A>(spec: SettingSpec<A>, read: ((raw: string) => Either.Either<A, string>) | Config.Config<A>): Config.Config<A> {
+  const config = Config.isConfig(read) ? read : parsed(spec.name, read)
+  const hasDefault = "default" in spec
+  definitions.push({
+    name: spec.name,
+    default: spec.shown ?? (hasDefault ? shownDefault(spec.default) : REQUIRED),
+    meaning: spec.meaning,
+  })
+  if (!hasDefault) return config
+  return spec.default === undefined
+    ? (Config.map(Config.option(config), Option.getOrUndefined) as Config.Config<A>)
+    : Config.withDefault(config, spec.default)
+}
 
 const toMillis = (d: Duration.Duration): number => Math.max(1, Math.round(Duration.toMillis(d)))
 
-const dbPassword: Config.Config<Redacted.Redacted<string>> = Config.mapOrFail(
-  Config.redacted("DB_PASS"),
-  // Not trimmed: a password is taken exactly as given. Only the empty string counts as not set.
-  (password) => (Redacted.value(password) === "" ? missing() : Either.right(password))
-)
-
 const db: Config.Config<DbSettings> = Config.all({
-  host: Config.withDefault(parsed("DB_HOST", hostName), "localhost"),
-  port: Config.withDefault(parsed("DB_PORT", integerIn(1, 65535)), 5432),
-  database: Config.withDefault(text("DB_NAME"), "guacamole"),
-  username: text("DB_USER"),
-  password: dbPassword,
-  sslmode: Config.withDefault(parsed("DB_SSLMODE", oneOf<SslMode>(sslModes)), "prefer" as SslMode),
-  maxConnections: Config.withDefault(parsed("DB_POOL_MAX", integerIn(1, 100)), 4),
-  lockTimeoutMs: Config.map(Config.withDefault(parsed("DB_LOCK_TIMEOUT", parseDuration), Duration.seconds(5)), toMillis),
+  host: setting({ name: "DB_HOST", default: "localhost", meaning: "Host name of Guacamole's PostgreSQL server." }, hostName),
+  port: setting({ name: "DB_PORT", default: 5432, meaning: "Port of Guacamole's PostgreSQL server (1-65535)." }, integerIn(1, 65535)),
+  database: setting({ name: "DB_NAME", default: "guacamole", meaning: "Name of Guacamole's database." }, asText),
+  username: setting({ name: "DB_USER", meaning: "PostgreSQL user name (on Azure's managed PostgreSQL it looks like `guacamole@servername`)." }, asText),
+  password: setting(
+    { name: "DB_PASS", meaning: "PostgreSQL password (never logged)." },
+    Config.mapOrFail(
+      Config.redacted("DB_PASS"),
+      // Not trimmed: a password is taken exactly as given. Only the empty string counts as not set.
+      (password) => (Redacted.value(password) === "" ? missing() : Either.right(password)),
+    ),
+  ),
+  sslmode: setting({ name: "DB_SSLMODE", default: "prefer" as SslMode, meaning: "TLS to PostgreSQL: `disable`, `prefer` (TLS when the server offers it, as libpq's default the original operator used), `require` (TLS, certificate not verified) or `verify-full` (TLS, certificate and host name verified). Azure's managed PostgreSQL requires TLS." }, oneOf<SslMode>(sslModes)),
+  maxConnections: setting({ name: "DB_POOL_MAX", default: 4, meaning: "Most database connections the operator holds open (1-100)." }, integerIn(1, 100)),
+  lockTimeoutMs: Config.map(
+    setting({ name: "DB_LOCK_TIMEOUT", default: Duration.seconds(5), meaning: "How long a database write waits for a lock another session holds before it gives up and is retried with backoff (PostgreSQL's `lock_timeout`, a duration): a locked row stalls one binding, never the operator." }, parseDuration),
+    toMillis,
+  ),
   statementTimeoutMs: Config.map(
-    Config.withDefault(parsed("DB_STATEMENT_TIMEOUT", parseDuration), Duration.seconds(15)),
-    toMillis
-  )
+    setting({ name: "DB_STATEMENT_TIMEOUT", default: Duration.seconds(15), meaning: "Longest a database statement may run before it is cancelled and retried (PostgreSQL's `statement_timeout`, a duration)." }, parseDuration),
+    toMillis,
+  ),
+  createIndexes: setting({ name: "DB_CREATE_INDEXES", default: true, meaning: "Create the operator's three indexes on Guacamole's tables at start-up (`awms_…`, concurrently, without blocking Guacamole): without them every reconcile reads whole tables. Needs the tables' owner; `false` leaves the schema as it is." }, bool),
 })
 
-const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
-  Config.map(Config.option(config), Option.getOrUndefined)
+const imageName = setting({ name: "IMAGE_NAME", meaning: "Image of the browser container (Firefox in a VNC server)." }, imageReference)
+const browserUrl = setting({ name: "BROWSER_URL", meaning: "The http(s) URL the browser container opens (the private JupyterHub)." }, httpUrl)
+const namespace = setting({ name: "NAMESPACE", default: "guacamole", meaning: "Namespace of the browser containers' Deployments, Services and Secrets (a DNS label)." }, dnsLabel)
 
 const CONFIGMAP_MOUNTS = new Set([FIREFOX_MOUNT_PATH, CERTIFICATE_MOUNT_PATH])
 
@@ -400,26 +287,29 @@ const INT32 = 2_147_483_647
 
 const browserPod: Config.Config<BrowserPodSettings> = Config.mapOrFail(
   Config.all({
-    runAsUser: optional(parsed("BROWSER_RUN_AS_USER", integerIn(0, INT32))),
-    runAsGroup: optional(parsed("BROWSER_RUN_AS_GROUP", integerIn(0, INT32))),
-    fsGroup: optional(parsed("BROWSER_FS_GROUP", integerIn(0, INT32))),
-    runAsNonRoot: Config.withDefault(parsed("BROWSER_RUN_AS_NON_ROOT", bool), false),
-    readOnlyRootFilesystem: Config.withDefault(parsed("BROWSER_READ_ONLY_ROOT_FILESYSTEM", bool), false),
-    writablePaths: Config.withDefault(parsed("BROWSER_WRITABLE_PATHS", absolutePaths), [] as ReadonlyArray<string>),
-    resources: Config.withDefault(
-      parsed("BROWSER_RESOURCES", decodeJsonSetting(ResourcesSchema, '{"requests":{"cpu":"500m","memory":"1Gi"},"limits":{"memory":"2Gi"}}')),
-      {},
+    runAsUser: setting({ name: "BROWSER_RUN_AS_USER", default: undefined, shown: "(the image's)", meaning: "User id the browser container runs as (0-2147483647); needed for Pod Security \"restricted\" when the image's user is root or not numeric." }, integerIn(0, INT32)),
+    runAsGroup: setting({ name: "BROWSER_RUN_AS_GROUP", default: undefined, shown: "(the image's)", meaning: "Primary group id of the browser container (0-2147483647)." }, integerIn(0, INT32)),
+    fsGroup: setting({ name: "BROWSER_FS_GROUP", default: undefined, shown: "(none)", meaning: "Group id that owns the browser pod's volumes (0-2147483647), so a non-root user can write its `emptyDir` directories." }, integerIn(0, INT32)),
+    runAsNonRoot: setting({ name: "BROWSER_RUN_AS_NON_ROOT", default: false, meaning: "`true`: the kubelet refuses to start the browser as root (`runAsNonRoot`; needed for \"restricted\"). Cannot be combined with BROWSER_RUN_AS_USER=0." }, bool),
+    readOnlyRootFilesystem: setting(
+      { name: "BROWSER_READ_ONLY_ROOT_FILESYSTEM", default: false, meaning: "`true`: the browser container's root filesystem is read-only; give it writable directories with BROWSER_WRITABLE_PATHS." },
+      bool,
     ),
-    nodeSelector: Config.withDefault(
-      parsed("BROWSER_NODE_SELECTOR", decodeJsonSetting(NodeSelectorSchema, '{"agentpool":"browsers"}')),
-      {},
+    writablePaths: setting(
+      { name: "BROWSER_WRITABLE_PATHS", default: [] as ReadonlyArray<string>, shown: "(none)", meaning: "Comma-separated absolute paths mounted as empty writable directories (`emptyDir`) in the browser container, such as its home and /tmp." },
+      absolutePaths,
     ),
-    tolerations: Config.withDefault(
-      parsed(
-        "BROWSER_TOLERATIONS",
-        decodeJsonSetting(TolerationsSchema, '[{"key":"browsers","operator":"Exists","effect":"NoSchedule"}]'),
-      ),
-      [],
+    resources: setting(
+      { name: "BROWSER_RESOURCES", default: {}, shown: "(none)", meaning: "Requests and limits of the browser container, as JSON: `{\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"memory\":\"2Gi\"}}`." },
+      decodeJsonSetting(ResourcesSchema, '{"requests":{"cpu":"500m","memory":"1Gi"},"limits":{"memory":"2Gi"}}'),
+    ),
+    nodeSelector: setting(
+      { name: "BROWSER_NODE_SELECTOR", default: {}, shown: "(none)", meaning: "Node labels browser pods must be scheduled on, as JSON: `{\"agentpool\":\"browsers\"}`." },
+      decodeJsonSetting(NodeSelectorSchema, '{"agentpool":"browsers"}'),
+    ),
+    tolerations: setting(
+      { name: "BROWSER_TOLERATIONS", default: [], shown: "(none)", meaning: "Tolerations of browser pods, as a JSON list: `[{\"key\":\"browsers\",\"operator\":\"Exists\",\"effect\":\"NoSchedule\"}]`." },
+      decodeJsonSetting(TolerationsSchema, '[{"key":"browsers","operator":"Exists","effect":"NoSchedule"}]'),
     ),
   }),
   (pod) =>
@@ -434,18 +324,24 @@ const browserPod: Config.Config<BrowserPodSettings> = Config.mapOrFail(
 )
 
 const workload: Config.Config<WorkloadSettings> = Config.all({
-  namespace: Config.withDefault(parsed("NAMESPACE", dnsLabel), "guacamole"),
-  imageName: parsed("IMAGE_NAME", imageReference),
-  browserUrl: parsed("BROWSER_URL", httpUrl),
+  namespace,
+  imageName,
+  browserUrl,
   operatorName: Config.succeed(OPERATOR_NAME),
-  pod: browserPod
+  pod: browserPod,
 })
 
 const idle: Config.Config<IdleSettings> = Config.all({
-  timeout: optional(parsed("BROWSER_IDLE_TIMEOUT", parseDuration)),
-  checkInterval: Config.withDefault(parsed("BROWSER_IDLE_CHECK_INTERVAL", parseDuration), defaultIdleSettings.checkInterval),
-  gracePeriod: Config.withDefault(parsed("BROWSER_IDLE_GRACE_PERIOD", parseDuration), defaultIdleSettings.gracePeriod),
-  maxAge: optional(parsed("BROWSER_MAX_AGE", parseDuration))
+  timeout: setting({ name: "BROWSER_IDLE_TIMEOUT", default: undefined, shown: "(off)", meaning: "Stop a running browser (scale its binding to 0) after this long without an active Guacamole connection (a duration); unset, idle browsers run on." }, parseDuration),
+  checkInterval: setting(
+    { name: "BROWSER_IDLE_CHECK_INTERVAL", default: defaultIdleSettings.checkInterval, meaning: "How often running browsers are checked for activity and age (a duration); one database query per check." },
+    parseDuration,
+  ),
+  gracePeriod: setting(
+    { name: "BROWSER_IDLE_GRACE_PERIOD", default: defaultIdleSettings.gracePeriod, meaning: "A browser counts as in use for this long after it is started, before its researcher's first connection (a duration)." },
+    parseDuration,
+  ),
+  maxAge: setting({ name: "BROWSER_MAX_AGE", default: undefined, shown: "(off)", meaning: "Stop a browser that has run this long, even if in use (a duration); unset, no limit." }, parseDuration),
 })
 
 const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "warning", "error"]
@@ -454,18 +350,21 @@ export const operatorConfig: Config.Config<OperatorConfig> = Config.all({
   db,
   workload,
   idle,
-  watchNamespaces: Config.withDefault(parsed("WATCH_NAMESPACES", namespaceList), [] as ReadonlyArray<string>),
-  logLevel: Config.withDefault(parsed("LOG_LEVEL", oneOf(logLevels, { warn: "warning" })), "info" as LogLevel),
-  logFormat: Config.withDefault(parsed("LOG_FORMAT", oneOf<LogFormat>(["json", "pretty"])), "json" as LogFormat),
-  concurrency: Config.withDefault(parsed("MAX_CONCURRENT_RECONCILES", integerIn(1, 256)), 8),
-  httpPort: Config.withDefault(parsed("HTTP_PORT", integerIn(0, 65535)), 8080),
-  resyncInterval: Config.withDefault(parsed("RESYNC_INTERVAL", parseDuration), Duration.minutes(10)),
-  verifyInterval: Config.withDefault(parsed("VERIFY_INTERVAL", parseDuration), Duration.minutes(1)),
-  watchTimeoutSeconds: Config.withDefault(parsed("WATCH_TIMEOUT_SECONDS", integerIn(1, 86400)), 60),
-  watchIdleTimeout: Config.withDefault(parsed("WATCH_IDLE_TIMEOUT", parseDuration), Duration.seconds(90)),
-  leaderElection: Config.withDefault(parsed("LEADER_ELECTION", bool), false),
-  kubeconfig: optional(text("KUBECONFIG")),
-  podName: optional(text("POD_NAME"))
+  watchNamespaces: setting(
+    { name: "WATCH_NAMESPACES", default: [] as ReadonlyArray<string>, shown: "(all namespaces)", meaning: "Comma-separated namespaces whose bindings are served; empty means every namespace." },
+    namespaceList,
+  ),
+  logLevel: setting({ name: "LOG_LEVEL", default: "info" as LogLevel, meaning: "Least severe level logged: `trace`, `debug`, `info`, `warning` (or `warn`) or `error`." }, oneOf(logLevels, { warn: "warning" })),
+  logFormat: setting({ name: "LOG_FORMAT", default: "json" as LogFormat, meaning: "`json` (one object per line) or `pretty` (for people)." }, oneOf<LogFormat>(["json", "pretty"])),
+  concurrency: setting({ name: "MAX_CONCURRENT_RECONCILES", default: 8, meaning: "Most bindings reconciled at the same time (1-256); one binding is never reconciled twice at once." }, integerIn(1, 256)),
+  httpPort: setting({ name: "HTTP_PORT", default: 8080, meaning: "Port of the health (`/healthz`, `/readyz`) and metrics (`/metrics`) endpoints; 0 picks a free port." }, integerIn(0, 65535)),
+  resyncInterval: setting({ name: "RESYNC_INTERVAL", default: Duration.minutes(10), meaning: "How often every binding is reconciled even without a change (a duration: \"10 minutes\", \"600s\", \"1h30m\")." }, parseDuration),
+  verifyInterval: setting({ name: "VERIFY_INTERVAL", default: Duration.minutes(1), meaning: "How often the operator reads back its own Guacamole rows and puts right any that were changed behind its back (a redirected `hostname`, say): tampering lasts at most this long plus one reconcile (a duration)." }, parseDuration),
+  watchTimeoutSeconds: setting({ name: "WATCH_TIMEOUT_SECONDS", default: 60, meaning: "Server-side timeout of each watch request, in seconds (1-86400); the watch then resumes where it was." }, integerIn(1, 86400)),
+  watchIdleTimeout: setting({ name: "WATCH_IDLE_TIMEOUT", default: Duration.seconds(90), meaning: "A watch that sends nothing for this long, not even a bookmark, is restarted (a duration)." }, parseDuration),
+  leaderElection: setting({ name: "LEADER_ELECTION", default: false, meaning: "`true` when several replicas run: only the holder of the lease reconciles." }, bool),
+  kubeconfig: setting({ name: "KUBECONFIG", default: undefined, shown: "(in-cluster)", meaning: "Kubeconfig file(s) to use outside a cluster; unset in a pod, which uses its service account." }, asText),
+  podName: setting({ name: "POD_NAME", default: undefined, shown: "(the host name)", meaning: "Names this replica in Events and in the leader election lease; deploy/operator.yaml sets it to the pod's name." }, asText),
 })
 
 // ---------------------------------------------------------------------------

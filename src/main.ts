@@ -9,13 +9,12 @@
  * setting stops start-up with one message naming it (exit status 2).
  */
 import { parseArgs } from "node:util"
-import { Effect, Exit, Fiber } from "effect"
-import { formatConfigError, readConfig, type OperatorConfig } from "./config.ts"
-import { loggingLayer } from "./logging.ts"
-import { OPERATOR_NAME, runOperator } from "./operator.ts"
-import { runCheckCommand } from "./check.ts"
-import { kubeconfigProblem } from "./kubeconfig.ts"
 import packageJson from "../package.json" with { type: "json" }
+
+// Only what reading the arguments needs is imported up front: `--help` and
+// `--version` answer without loading the operator (its modules are imported
+// by the command that runs).
+const OPERATOR_NAME = packageJson.name
 
 const USAGE = `Usage: ${OPERATOR_NAME} [run|check|help] [--kubeconfig PATH]
 
@@ -92,13 +91,7 @@ const parse = () => {
   }
 }
 
-const loadConfig = (kubeconfig: string | undefined): OperatorConfig => {
-  const loaded = readConfig()
-  if (loaded._tag === "Left") return fail(formatConfigError(loaded.left), 2)
-  return kubeconfig ? { ...loaded.right, kubeconfig } : loaded.right
-}
-
-const main = () => {
+const main = async () => {
   const { values, positionals } = parse()
   if (values.version) {
     process.stdout.write(`${packageJson.version}\n`)
@@ -118,6 +111,7 @@ const main = () => {
   }
   if (positionals.length > 1) fail(`unexpected argument after ${command}: ${positionals.slice(1).join(" ")}\n\n${COMMAND_USAGE[command]}`, 2)
   if (command === "check") {
+    const { runCheckCommand } = await import("./check.ts")
     runCheckCommand(values.kubeconfig).then(
       (code) => process.exit(code),
       (error) => fail(`check: ${error instanceof Error ? error.message : String(error)}`, 1),
@@ -125,7 +119,11 @@ const main = () => {
     return
   }
 
-  const config = loadConfig(values.kubeconfig)
+  const [{ formatConfigError, readConfig }, { kubeconfigProblem }, { loggingLayer }, { runOperator }, { Effect, Exit, Fiber }] =
+    await Promise.all([import("./config.ts"), import("./kubeconfig.ts"), import("./logging.ts"), import("./operator.ts"), import("effect")])
+  const loaded = readConfig()
+  if (loaded._tag === "Left") return fail(formatConfigError(loaded.left), 2)
+  const config = values.kubeconfig ? { ...loaded.right, kubeconfig: values.kubeconfig } : loaded.right
   // Before a client is built: client-node would otherwise aim at localhost:8080 and fail with a riddle.
   const noCredentials = kubeconfigProblem(config.kubeconfig)
   if (noCredentials !== undefined) fail(noCredentials, 2)
@@ -154,4 +152,4 @@ const main = () => {
   })
 }
 
-main()
+main().catch((error) => fail(error instanceof Error ? error.message : String(error), 1))

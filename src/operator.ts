@@ -8,18 +8,18 @@ import { hostname } from "node:os"
 import type { KubeConfig } from "@kubernetes/client-node"
 import { Duration, Effect, Layer, type Scope } from "effect"
 import { OPERATOR_NAME, type OperatorConfig } from "./config.ts"
-import { startController, type Controller, type ControllerOptions } from "./controller/controller.ts"
-import { makeInstallationHealth } from "./controller/faults.ts"
+import { startController, type Controller, type ControllerOptions } from "./reconciler/controller.ts"
+import { makeInstallationHealth } from "./reconciler/classify.ts"
 import * as GuacamoleDbModule from "./guacamole/db.ts"
 import { serveHttp, type HttpEndpoints } from "./http/server.ts"
 import { makeMetrics, type Metrics } from "./http/metrics.ts"
-import * as KubeClientModule from "./kube/client.ts"
-import { acquireLeadership, defaultTimings } from "./kube/leader.ts"
+import * as KubeClientModule from "./runtime/client.ts"
+import { acquireLeadership, defaultTimings } from "./runtime/leader.ts"
 
 export { OPERATOR_NAME }
 
 /** /readyz waits at most this long for the database (kubelet's default probe timeout is 1 second). */
-export const READINESS_PING_TIMEOUT = Duration.millis(800)
+const READINESS_PING_TIMEOUT = Duration.millis(800)
 
 export interface OperatorHandle {
   readonly controller: Controller

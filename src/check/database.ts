@@ -2,12 +2,14 @@
  * What the `check` command asks Guacamole's database beyond the operator's
  * own `ping` and `checkSchema`: whether the connection is TLS, and whether
  * the columns and enum values the operator's statements use exist (a schema
- * of a supported Guacamole version).
+ * of a supported Guacamole version), and whether the operator's indexes
+ * exist.
  */
 import { Context, Effect, Layer } from "effect"
 import type postgres from "postgres"
 import * as GuacamoleDbModule from "../guacamole/db.ts"
 import { classifyError, type GuacamoleError } from "../guacamole/errors.ts"
+import { indexStatus, type IndexStatus } from "../guacamole/indexes.ts"
 import { openPool } from "../guacamole/pool.ts"
 import type { DbSettings } from "../guacamole/settings.ts"
 
@@ -55,6 +57,8 @@ export interface SchemaInfo {
 export interface DatabaseProbeService {
   readonly connection: Effect.Effect<ConnectionInfo, GuacamoleError>
   readonly schema: Effect.Effect<SchemaInfo, GuacamoleError>
+  /** The operator's indexes on Guacamole's tables (src/guacamole/indexes.ts): present, invalid or missing. */
+  readonly indexes: Effect.Effect<ReadonlyArray<IndexStatus>, GuacamoleError>
 }
 
 export class DatabaseProbe extends Context.Tag("DatabaseProbe")<DatabaseProbe, DatabaseProbeService>() {}
@@ -103,7 +107,7 @@ export const makeProbe = (sql: postgres.Sql, db: GuacamoleDbModule.GuacamoleDbSe
       }),
     ),
   )
-  return { connection, schema }
+  return { connection, schema, indexes: indexStatus(sql) }
 }
 
 /**

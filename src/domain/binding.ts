@@ -12,7 +12,6 @@ export const GROUP = "xlscsde.nhs.uk"
 export const VERSION = "v1"
 export const PLURAL = "analyticsworkspacebindings"
 export const KIND = "AnalyticsWorkspaceBinding"
-export const API_VERSION = `${GROUP}/${VERSION}`
 
 /**
  * Guacamole's `guacamole_entity.name`, `guacamole_connection.connection_name`
@@ -247,8 +246,6 @@ export const BindingSchema = typed(
 ).pipe(Schema.filter(entityNameFits))
 
 export interface Binding extends Schema.Schema.Type<typeof BindingSchema> {}
-export type BindingSpec = Binding["spec"]
-export type BindingMetadata = Binding["metadata"]
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -274,6 +271,12 @@ export const decodeBinding = (u: unknown): Either.Either<Binding, InvalidBinding
 /** The work-queue key of a binding: `namespace/name`. */
 export const bindingKey = (b: { readonly metadata: { readonly namespace?: string; readonly name?: string } }): string =>
   `${b.metadata.namespace ?? ""}/${b.metadata.name ?? ""}`
+
+/** A work-queue key split into its namespace and name. */
+export const splitBindingKey = (key: string): [string, string] => {
+  const i = key.indexOf("/")
+  return [key.slice(0, i), key.slice(i + 1)]
+}
 
 /**
  * The instant a binding stops being valid: 00:00:00Z of the day after

@@ -63,8 +63,8 @@ export const FIREFOX_MOUNT_PATH = "/usr/lib/firefox/distribution"
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/
 export const isValidLabelValue = (s: string): boolean => s.length <= 63 && LABEL_VALUE.test(s)
 
-/** The binding an object belongs to, read back from its `xlscsde.nhs.uk/binding` annotation. */
-export const bindingKeyOf = (obj: {
+/** The key of the binding that owns an object (a browser Deployment, Service or Secret), read back from its `xlscsde.nhs.uk/binding` annotation. */
+export const ownerBindingKey = (obj: {
   readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> | undefined } | undefined
 }): string | undefined => {
   const key = obj.metadata?.annotations?.[BINDING_ANNOTATION]

@@ -7,19 +7,26 @@
  *   - a USER entity `<workspace>@<username>` with its guacamole_user row,
  *   - READ on the user itself, on the group and on the connection.
  *
- * How `ensure` talks to the database (few round trips, no write when converged):
- *   1. one read query (outside any transaction: one statement, one snapshot)
- *      collects everything above; when nothing differs we stop here;
- *   2. otherwise BEGIN; then, pipelined, a transaction-scoped advisory lock on
+ * How a reconcile talks to the database (few round trips, no write when converged):
+ *   1. `inspect`: one read query (outside any transaction: one statement, one
+ *      snapshot) collects everything above, and whether the binding holds
+ *      rows of another identity; when nothing differs we stop here;
+ *   2. otherwise `ensure` (told `inspected`, so it does not read again
+ *      first): BEGIN; then, pipelined, a transaction-scoped advisory lock on
  *      the workspace and the same read again (taken after the lock, so it sees
  *      whatever a concurrent writer committed); then, pipelined, only the
  *      writes the diff asks for; COMMIT.
+ * Called alone, `ensure` does step 1's read itself. `converged` is step 1 for
+ * many bindings at once, one statement per CONVERGED_CHUNK.
  * The writes find the rows they depend on by name (the group by name at the
  * root, the connection by name in it, the entity by name), so they need no id
- * from a previous write and can all be sent at once.
+ * from a previous write and can all be sent at once. Every lookup is by an
+ * index (with the operator's indexes of indexes.ts for the case-insensitive
+ * name check and the holder's marks), so no statement's cost grows with the
+ * tables.
  *
  * Cost (measured through a delaying proxy): converged, 1 round trip; a new
- * binding, 5 round trips (read; BEGIN; lock + read; the writes; COMMIT) once
+ * binding, 5 round trips (inspect; BEGIN; lock + read; the writes; COMMIT) once
  * the statements are prepared on the pooled connection. postgres.js prepares
  * each statement text once per connection and, until it has, describes it
  * first (one more round trip, and the pipeline waits), so on a fresh
@@ -57,6 +64,7 @@ import {
   GuacamoleUnavailable,
 } from "./errors.ts"
 import { activeHostnames } from "./activity.ts"
+import { ensureIndexes } from "./indexes.ts"
 import { openPool } from "./pool.ts"
 import { DEFAULT_LOCK_TIMEOUT_MS, type DbSettings } from "./settings.ts"
 
@@ -105,6 +113,20 @@ export interface Revoked {
 export interface EnsureOptions {
   /** A holder (`namespace/name/uid`) the caller found gone from the API server: its rows may be taken over. */
   readonly replacing?: string
+  /**
+   * The caller has just called `inspect` and it reported changes: `ensure`
+   * skips its own read outside the transaction and goes straight to the
+   * locked one (which reads again, under the lock, before it writes).
+   */
+  readonly inspected?: boolean
+}
+
+/** What `inspect` finds: one read, both questions a reconcile asks before it writes. */
+export interface Inspection {
+  /** What `ensure` would change (human-readable, never containing secret values); [] when converged. */
+  readonly changes: ReadonlyArray<string>
+  /** The binding holds rows of an identity other than this access's (what `holdsOthers` with `keep` = this identity says). */
+  readonly holdsOthers: boolean
 }
 
 /** The attribute recording the binding a user or connection serves. */
@@ -130,6 +152,19 @@ export const PYTHON_OPERATOR_PASSWORD_SALT = Buffer.from(
 )
 
 export interface GuacamoleDbService {
+  /**
+   * Read-only, one statement: what `ensure` would change and whether the
+   * binding holds rows of another identity; fails as `plan` does (a
+   * conflict). A converged binding costs this one round trip.
+   */
+  readonly inspect: (a: GuacamoleAccess) => Effect.Effect<Inspection, GuacamoleError>
+  /**
+   * Read-only, one statement per CONVERGED_CHUNK accesses: the holders
+   * (`holderValue(a.holder)`) of the accesses whose rows are exactly as
+   * wanted (`plan` would report no change and no conflict) and whose holder
+   * holds nothing else (`holdsOthers` with `keep` = that identity is false).
+   */
+  readonly converged: (accesses: ReadonlyArray<GuacamoleAccess>) => Effect.Effect<ReadonlySet<string>, GuacamoleError>
   /** Read-only: what `ensure` would change (human-readable, never containing secret values); [] when converged. */
   readonly plan: (a: GuacamoleAccess) => Effect.Effect<ReadonlyArray<string>, GuacamoleError>
   /** Makes the database match `a` in ONE transaction; returns what it changed; writes nothing when already converged. */
@@ -198,6 +233,8 @@ const publicParameters = new Set(["hostname", "port", "disable-copy", "disable-p
 // ---------------------------------------------------------------------------
 
 interface StateRow {
+  /** Position of the access in the request (1-based). */
+  readonly ord: number
   readonly group_id: number | null
   readonly group_type: string | null
   readonly group_max_connections: number | null
@@ -222,11 +259,44 @@ interface StateRow {
   readonly read_self: boolean
   readonly read_group: boolean
   readonly read_connection: boolean
+  /** The holder holds rows of another identity (what `holdsOthers` with `keep` = this identity reports). */
+  readonly holds_others: boolean
 }
 
-const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAccess) =>
-  sql<StateRow[]>`
-    SELECT g.connection_group_id AS group_id,
+type Query = postgres.Sql | postgres.TransactionSql
+
+/**
+ * The holder's rows are found by their mark's value, `namespace/name/uid`,
+ * whatever the uid: the values in [`namespace/name/`, `namespace/name0`) in
+ * byte order ("0" follows "/"), which is exactly those starting with
+ * `namespace/name/`. A range in the "C" collation, so a btree index on the
+ * value serves it (see indexes.ts); without one it is still correct.
+ */
+const holderRange = (h: { readonly namespace: string; readonly name: string }): readonly [string, string] => {
+  const prefix = holderPrefix(h)
+  return [prefix, `${prefix.slice(0, -1)}0`]
+}
+
+/**
+ * The attribute name written into the statement text, not sent as a
+ * parameter: the partial indexes of indexes.ts are on `attribute_name =
+ * 'xlscsde.nhs.uk/binding'`, and only a literal lets the planner use them in
+ * the plan postgres.js's prepared statement keeps.
+ */
+const bindingAttributeLiteral = (q: Query) => q.unsafe(`'${BINDING_ATTRIBUTE}'`)
+
+/**
+ * The state of each access of `lookups.from` (a relation `d` of ord, workspace,
+ * username, entity_name, holder_lo, holder_hi), one row each. Every lookup is
+ * by a key Guacamole's schema indexes, except the case-variant one
+ * (`lower(name)`) and the holder's marks (by value), which the operator's
+ * indexes serve when they exist (indexes.ts).
+ */
+const stateOf = (q: Query, lookups: Lookups) =>
+  q<StateRow[]>`
+    ${lookups.before}
+    SELECT d.ord::int AS ord,
+           g.connection_group_id AS group_id,
            g.type::text AS group_type,
            g.max_connections AS group_max_connections,
            g.max_connections_per_user AS group_max_connections_per_user,
@@ -259,10 +329,7 @@ const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAcce
            (SELECT ua.attribute_value FROM guacamole_user_attribute ua
              WHERE ua.user_id = u.user_id AND ua.attribute_name = ${BINDING_ATTRIBUTE}) AS user_holder,
            COALESCE(u.password_hash = ${PYTHON_OPERATOR_PASSWORD_HASH} AND u.password_salt = ${PYTHON_OPERATOR_PASSWORD_SALT}, false) AS user_python,
-           ARRAY(SELECT x.name::text
-                   FROM guacamole_entity x
-                  WHERE x.type = 'USER' AND lower(x.name) = lower(${a.entityName}) AND x.name <> ${a.entityName}
-                  ORDER BY x.entity_id) AS case_variants,
+           ${lookups.caseVariants} AS case_variants,
            EXISTS (SELECT 1 FROM guacamole_user_permission up
                     WHERE up.entity_id = e.entity_id AND up.affected_user_id = u.user_id
                       AND up.permission = 'READ') AS read_self,
@@ -271,17 +338,111 @@ const readState = (sql: postgres.Sql | postgres.TransactionSql, a: GuacamoleAcce
                       AND gp.permission = 'READ') AS read_group,
            EXISTS (SELECT 1 FROM guacamole_connection_permission cp
                     WHERE cp.entity_id = e.entity_id AND cp.connection_id = c.connection_id
-                      AND cp.permission = 'READ') AS read_connection
-      FROM (SELECT 1) AS one
+                      AND cp.permission = 'READ') AS read_connection,
+           ${lookups.holdsOthers} AS holds_others
+      FROM ${lookups.from}
       LEFT JOIN LATERAL (
              SELECT * FROM guacamole_connection_group
-              WHERE parent_id IS NULL AND connection_group_name = ${a.workspace}
+              WHERE parent_id IS NULL AND connection_group_name = d.workspace
               ORDER BY connection_group_id
               LIMIT 1) g ON true
       LEFT JOIN guacamole_connection c
-             ON c.parent_id = g.connection_group_id AND c.connection_name = ${a.username}
-      LEFT JOIN guacamole_entity e ON e.type = 'USER' AND e.name = ${a.entityName}
-      LEFT JOIN guacamole_user u ON u.entity_id = e.entity_id`
+             ON c.parent_id = g.connection_group_id AND c.connection_name = d.username
+      LEFT JOIN guacamole_entity e ON e.type = 'USER' AND e.name = d.entity_name
+      LEFT JOIN guacamole_user u ON u.entity_id = e.entity_id
+     ORDER BY d.ord`
+
+type Fragment = postgres.PendingQuery<postgres.Row[]>
+
+/** The parts of the state statement that differ between one access and many. */
+interface Lookups {
+  /** A WITH clause, or nothing. */
+  readonly before: Fragment
+  /** The relation `d` of the accesses, and any joins of it. */
+  readonly from: Fragment
+  /** text[]: the USER entities whose names differ from d.entity_name only by case. */
+  readonly caseVariants: Fragment
+  /** boolean: the holder holds rows of another identity. */
+  readonly holdsOthers: Fragment
+}
+
+/**
+ * One access: its values as one row of constants, and the two lookups as
+ * subqueries run once, each an index probe (with the operator's indexes).
+ */
+const readState = (q: Query, a: GuacamoleAccess) => {
+  const [lo, hi] = holderRange(a.holder)
+  return stateOf(q, {
+    before: q``,
+    from: q`(SELECT 1 AS ord, ${a.workspace}::text AS workspace, ${a.username}::text AS username,
+                    ${a.entityName}::text AS entity_name, ${lo}::text AS holder_lo, ${hi}::text AS holder_hi) AS d`,
+    caseVariants: q`ARRAY(SELECT x.name::text
+                   FROM guacamole_entity x
+                  WHERE x.type = 'USER' AND lower(x.name) = lower(d.entity_name) AND x.name <> d.entity_name
+                  ORDER BY x.entity_id)`,
+    holdsOthers: q`(EXISTS (SELECT 1 FROM guacamole_user_attribute ha
+                      JOIN guacamole_user hu ON hu.user_id = ha.user_id
+                      JOIN guacamole_entity he ON he.entity_id = hu.entity_id
+                     WHERE ha.attribute_name = ${bindingAttributeLiteral(q)}
+                       AND (ha.attribute_value COLLATE "C") >= d.holder_lo AND (ha.attribute_value COLLATE "C") < d.holder_hi
+                       AND he.name <> d.entity_name)
+            OR EXISTS (SELECT 1 FROM guacamole_connection_attribute hc
+                         JOIN guacamole_connection hcn ON hcn.connection_id = hc.connection_id
+                         LEFT JOIN guacamole_connection_group hg ON hg.connection_group_id = hcn.parent_id
+                        WHERE hc.attribute_name = ${bindingAttributeLiteral(q)}
+                          AND (hc.attribute_value COLLATE "C") >= d.holder_lo AND (hc.attribute_value COLLATE "C") < d.holder_hi
+                          AND NOT (hcn.connection_name = d.username
+                                   AND hg.connection_group_name IS NOT DISTINCT FROM d.workspace)))`,
+  })
+}
+
+/**
+ * Many accesses in one statement: five arrays, unnested side by side, and the
+ * two lookups as joins over all of them at once, which the planner may run as
+ * one pass over each table (a hash join) whether or not the operator's
+ * indexes exist: per binding, the cost does not grow with the tables either
+ * way. The holder's marks are matched on their first two parts (namespace and
+ * name, which cannot contain "/") and then, exactly, on the prefix.
+ */
+const readStates = (q: Query, accesses: ReadonlyArray<GuacamoleAccess>) => {
+  const ranges = accesses.map((a) => holderRange(a.holder))
+  return stateOf(q, {
+    before: q`
+      WITH d AS MATERIALIZED (
+             SELECT * FROM unnest(${accesses.map((a) => a.workspace)}::text[], ${accesses.map((a) => a.username)}::text[],
+                                  ${accesses.map((a) => a.entityName)}::text[], ${ranges.map((r) => r[0])}::text[],
+                                  ${ranges.map((r) => r[1])}::text[])
+                    WITH ORDINALITY AS d(workspace, username, entity_name, holder_lo, holder_hi, ord)),
+           variants AS (
+             SELECT d.ord, array_agg(x.name::text ORDER BY x.entity_id) AS names
+               FROM d JOIN guacamole_entity x
+                 ON x.type = 'USER' AND lower(x.name) = lower(d.entity_name) AND x.name <> d.entity_name
+              GROUP BY d.ord),
+           marks AS (
+             SELECT ha.attribute_value::text AS holder, he.name::text AS entity_name,
+                    NULL::text AS connection_name, NULL::text AS group_name, true AS is_user
+               FROM guacamole_user_attribute ha
+               JOIN guacamole_user hu ON hu.user_id = ha.user_id
+               JOIN guacamole_entity he ON he.entity_id = hu.entity_id
+              WHERE ha.attribute_name = ${bindingAttributeLiteral(q)}
+             UNION ALL
+             SELECT hc.attribute_value::text, NULL, hcn.connection_name::text, hg.connection_group_name::text, false
+               FROM guacamole_connection_attribute hc
+               JOIN guacamole_connection hcn ON hcn.connection_id = hc.connection_id
+               LEFT JOIN guacamole_connection_group hg ON hg.connection_group_id = hcn.parent_id
+              WHERE hc.attribute_name = ${bindingAttributeLiteral(q)}),
+           others AS (
+             SELECT DISTINCT d.ord
+               FROM d JOIN marks m
+                 ON split_part(m.holder, '/', 1) || '/' || split_part(m.holder, '/', 2) || '/' = d.holder_lo
+                AND starts_with(m.holder, d.holder_lo)
+              WHERE CASE WHEN m.is_user THEN m.entity_name <> d.entity_name
+                         ELSE NOT (m.connection_name = d.username AND m.group_name IS NOT DISTINCT FROM d.workspace) END)`,
+    from: q`d LEFT JOIN variants v ON v.ord = d.ord LEFT JOIN others o ON o.ord = d.ord`,
+    caseVariants: q`COALESCE(v.names, ARRAY[]::text[])`,
+    holdsOthers: q`(o.ord IS NOT NULL)`,
+  })
+}
 
 /**
  * Second key of the advisory lock: 32-bit FNV-1a of the lower-cased workspace
@@ -576,12 +737,53 @@ const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
 // The service
 // ---------------------------------------------------------------------------
 
-const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, GuacamoleError> =>
-  Effect.tryPromise({ try: f, catch: (e) => classifyError(e, operation) })
+/** Registers a query of the operation, so that interrupting the operation cancels it; returns the query. */
+type Track = <Q extends Cancellable>(query: Q) => Q
+/** A postgres.js query, as far as `run` needs it. */
+type Cancellable = PromiseLike<unknown> & { cancel(): unknown }
+
+/**
+ * An operation as an Effect that can be interrupted: on interruption every
+ * query of the operation still running is cancelled (postgres.js's
+ * `cancel()`, a cancel request to the server; one still queued is dropped),
+ * so a transaction's callback fails, postgres.js rolls it back and returns
+ * its connection to the pool. The interruption completes once the operation
+ * has settled, so nothing of it runs on afterwards.
+ */
+const run = <A>(operation: string, f: (track: Track, signal: AbortSignal) => Promise<A>): Effect.Effect<A, GuacamoleError> =>
+  Effect.async<A, GuacamoleError>((resume, signal) => {
+    const running = new Set<Cancellable>()
+    const cancel = (query: Cancellable) => {
+      try {
+        query.cancel()
+      } catch {
+        // Settled meanwhile: nothing to cancel.
+      }
+    }
+    const track: Track = (query) => {
+      running.add(query)
+      query.then(
+        () => running.delete(query),
+        () => running.delete(query),
+      )
+      if (signal.aborted) cancel(query)
+      return query
+    }
+    signal.addEventListener("abort", () => running.forEach(cancel), { once: true })
+    const settled = (async () => f(track, signal))().then(
+      (a) => resume(Effect.succeed(a)),
+      (e) => resume(Effect.fail(classifyError(e, operation))),
+    )
+    return Effect.promise(() => settled)
+  })
+
+/** Thrown inside an operation that was interrupted before its next step; never seen by a caller. */
+const interrupted = (operation: string) =>
+  new GuacamoleUnavailable({ message: `${operation}: interrupted`, operation, code: undefined })
 
 const single = (rows: ReadonlyArray<StateRow>): StateRow => {
   const row = rows[0]
-  // The query selects FROM (SELECT 1): exactly one row, always.
+  // The query selects FROM one row of constants: exactly one row, always.
   if (row === undefined) throw new Error("state query returned no row")
   return row
 }
@@ -593,26 +795,35 @@ const single = (rows: ReadonlyArray<StateRow>): StateRow => {
  * locked ties up one connection (until lock_timeout), not the whole pool. A
  * writer that waits longer than `waitMs` gives up with a transient error, so
  * its worker goes back to the queue (and the key to its backoff) instead of
- * queueing behind a blocked workspace.
+ * queueing behind a blocked workspace; one interrupted while waiting gives
+ * its turn up the same way.
  */
 const keyedMutex = (waitMs: number) => {
   const tails = new Map<string, Promise<void>>()
-  return async <A>(key: string, operation: string, f: () => Promise<A>): Promise<A> => {
+  return async <A>(key: string, operation: string, signal: AbortSignal, f: () => Promise<A>): Promise<A> => {
     const before = tails.get(key) ?? Promise.resolve()
     let release!: () => void
     const mine = new Promise<void>((r) => (release = r))
     const tail = before.then(() => mine)
     tails.set(key, tail)
     let timer: ReturnType<typeof setTimeout> | undefined
+    let onAbort: (() => void) | undefined
     const waited = await Promise.race([
-      before.then(() => true),
-      new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs))),
+      before.then(() => "turn" as const),
+      new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), waitMs))),
+      new Promise<"aborted">((r) => {
+        onAbort = () => r("aborted")
+        if (signal.aborted) onAbort()
+        else signal.addEventListener("abort", onAbort, { once: true })
+      }),
     ])
     clearTimeout(timer)
-    if (!waited) {
+    if (onAbort) signal.removeEventListener("abort", onAbort)
+    if (waited !== "turn") {
       // Our turn comes later: pass it straight on.
       void before.then(release)
       if (tails.get(key) === tail) void tail.then(() => tails.get(key) === tail && tails.delete(key))
+      if (waited === "aborted") throw interrupted(operation)
       throw new GuacamoleUnavailable({
         message: `${operation}: another write of this workspace has waited for the database for over ${waitMs} ms; retried later`,
         operation,
@@ -628,85 +839,128 @@ const keyedMutex = (waitMs: number) => {
   }
 }
 
+/** Accesses per statement of `converged`. */
+export const CONVERGED_CHUNK = 1000
+
 export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: number } = {}): GuacamoleDbService => {
   const perWorkspace = keyedMutex(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)
+
+  /** What `plan` reports, from a state row: the changes, or the conflict (who holds the rows is for `ensure` to settle). */
+  const inspectRow = (row: StateRow, a: GuacamoleAccess, operation: string): Inspection => {
+    const conflict = conflictFor(row, a, operation, { replacing: ANY_HOLDER })
+    if (conflict !== undefined) throw conflict
+    return { changes: diff(row, a).descriptions, holdsOthers: row.holds_others }
+  }
+
+  const inspect = (a: GuacamoleAccess) => {
+    const operation = `inspect ${a.entityName}`
+    return run(operation, async (track) => inspectRow(single(await track(readState(sql, a))), a, operation))
+  }
+
   const plan = (a: GuacamoleAccess) => {
     const operation = `plan ${a.entityName}`
-    return run(operation, async () => {
-      const row = single(await readState(sql, a))
-      // Who holds the rows is for `ensure` to settle (with the caller asking the API server).
-      const conflict = conflictFor(row, a, operation, { replacing: ANY_HOLDER })
-      if (conflict !== undefined) throw conflict
-      return diff(row, a).descriptions
-    })
+    return run(operation, async (track) => inspectRow(single(await track(readState(sql, a))), a, operation).changes)
   }
 
   const ensure = (a: GuacamoleAccess, options: EnsureOptions = {}) => {
     const operation = `ensure ${a.entityName}`
-    return run(operation, async () => {
-      // Fast path, one statement: converged (the common case on every resync) → done.
-      const seen = single(await readState(sql, a))
-      const early = conflictFor(seen, a, operation, options)
-      if (early !== undefined) throw early
-      if (diff(seen, a).descriptions.length === 0) return []
-      return perWorkspace(a.workspace.toLowerCase(), operation, () => sql.begin(async (tx) => {
-        const [, rows] = await Promise.all([lockWorkspace(tx, a.workspace), readState(tx, a)])
+    return run(operation, async (track, signal) => {
+      if (options.inspected !== true) {
+        // Fast path, one statement: converged (the common case on every resync) → done.
+        const seen = single(await track(readState(sql, a)))
+        const early = conflictFor(seen, a, operation, options)
+        if (early !== undefined) throw early
+        if (diff(seen, a).descriptions.length === 0) return []
+      }
+      return perWorkspace(a.workspace.toLowerCase(), operation, signal, () => sql.begin(async (tx) => {
+        if (signal.aborted) throw interrupted(operation)
+        const [, rows] = await Promise.all([track(lockWorkspace(tx, a.workspace)), track(readState(tx, a))])
         const row = single(rows)
         const conflict = conflictFor(row, a, operation, options)
         if (conflict !== undefined) throw conflict
         const { descriptions, writes } = diff(row, a)
-        await Promise.all(writes.map((write) => write(tx)))
+        await Promise.all(writes.map((write) => track(write(tx))))
         return descriptions
       }))
     })
   }
 
+  const converged = (accesses: ReadonlyArray<GuacamoleAccess>) => {
+    const operation = `read the state of ${accesses.length} binding${accesses.length === 1 ? "" : "s"}`
+    return run(operation, async (track) => {
+      const out = new Set<string>()
+      for (let start = 0; start < accesses.length; start += CONVERGED_CHUNK) {
+        const chunk = accesses.slice(start, start + CONVERGED_CHUNK)
+        for (const row of await track(readStates(sql, chunk))) {
+          const a = chunk[row.ord - 1]
+          if (a === undefined || row.holds_others) continue
+          if (conflictFor(row, a, operation, { replacing: ANY_HOLDER }) !== undefined) continue
+          if (diff(row, a).descriptions.length === 0) out.add(holderValue(a.holder))
+        }
+      }
+      return out as ReadonlySet<string>
+    })
+  }
+
   /** The rows a binding holds, other than those of `keep`. */
-  const heldRows = (q: postgres.Sql | postgres.TransactionSql, r: GuacamoleRevocation) => {
-    const prefix = holderPrefix(r.holder)
+  const heldRows = (q: Query, r: GuacamoleRevocation) => {
+    const [lo, hi] = holderRange(r.holder)
     const keepEntity = r.keep ? `${r.keep.workspace}@${r.keep.username}` : ""
     const keepWorkspace = r.keep?.workspace ?? ""
     const keepUsername = r.keep?.username ?? ""
+    // Each mark's row is looked up by its key (LATERAL … LIMIT 1, which the planner keeps a nested loop):
+    // a binding holds a handful of rows, whatever the size of the tables.
     return q<{ kind: "user" | "connection"; id: number; name: string; workspace: string }[]>`
-      SELECT 'user' AS kind, e.entity_id AS id, e.name::text AS name, split_part(e.name, '@', 1) AS workspace
+      SELECT 'user' AS kind, x.entity_id AS id, x.name, split_part(x.name, '@', 1) AS workspace
         FROM guacamole_user_attribute ua
-        JOIN guacamole_user u USING (user_id)
-        JOIN guacamole_entity e ON e.entity_id = u.entity_id
-       WHERE ua.attribute_name = ${BINDING_ATTRIBUTE} AND starts_with(ua.attribute_value, ${prefix})
-         AND e.name <> ${keepEntity}
+        CROSS JOIN LATERAL (
+               SELECT e.entity_id, e.name::text AS name
+                 FROM guacamole_user u JOIN guacamole_entity e ON e.entity_id = u.entity_id
+                WHERE u.user_id = ua.user_id
+                LIMIT 1) x
+       WHERE ua.attribute_name = ${bindingAttributeLiteral(q)}
+         AND (ua.attribute_value COLLATE "C") >= ${lo}::text AND (ua.attribute_value COLLATE "C") < ${hi}::text
+         AND x.name <> ${keepEntity}
       UNION ALL
-      SELECT 'connection', c.connection_id, c.connection_name::text, COALESCE(g.connection_group_name::text, '')
+      SELECT 'connection', x.connection_id, x.connection_name, x.workspace
         FROM guacamole_connection_attribute ca
-        JOIN guacamole_connection c USING (connection_id)
-        LEFT JOIN guacamole_connection_group g ON g.connection_group_id = c.parent_id
-       WHERE ca.attribute_name = ${BINDING_ATTRIBUTE} AND starts_with(ca.attribute_value, ${prefix})
-         AND NOT (c.connection_name = ${keepUsername} AND g.connection_group_name IS NOT DISTINCT FROM ${keepWorkspace})`
+        CROSS JOIN LATERAL (
+               SELECT c.connection_id, c.connection_name::text AS connection_name,
+                      COALESCE(g.connection_group_name::text, '') AS workspace, g.connection_group_name AS group_name
+                 FROM guacamole_connection c
+                 LEFT JOIN guacamole_connection_group g ON g.connection_group_id = c.parent_id
+                WHERE c.connection_id = ca.connection_id
+                LIMIT 1) x
+       WHERE ca.attribute_name = ${bindingAttributeLiteral(q)}
+         AND (ca.attribute_value COLLATE "C") >= ${lo}::text AND (ca.attribute_value COLLATE "C") < ${hi}::text
+         AND NOT (x.connection_name = ${keepUsername} AND x.group_name IS NOT DISTINCT FROM ${keepWorkspace})`
   }
 
   const holdsOthers = (r: GuacamoleRevocation) =>
-    run(`check what ${r.holder.namespace}/${r.holder.name} holds`, async () => (await heldRows(sql, r)).length > 0)
+    run(`check what ${r.holder.namespace}/${r.holder.name} holds`, async (track) => (await track(heldRows(sql, r))).length > 0)
 
   const revoke = (r: GuacamoleRevocation) =>
-    run(`revoke ${r.holder.namespace}/${r.holder.name}`, async () => {
+    run(`revoke ${r.holder.namespace}/${r.holder.name}`, async (track, signal) => {
       // Outside a transaction first: nothing held (the common case of a deleted binding's second pass) costs one read.
-      if ((await heldRows(sql, r)).length === 0) return { changes: [], released: [] }
+      if ((await track(heldRows(sql, r))).length === 0) return { changes: [], released: [] }
       return sql.begin(async (tx) => {
-        const first = await heldRows(tx, r)
+        if (signal.aborted) throw interrupted(`revoke ${r.holder.namespace}/${r.holder.name}`)
+        const first = await track(heldRows(tx, r))
         // One lock per workspace touched, in a fixed order, so two revocations cannot deadlock.
         const keys = [...new Set(first.map((h) => workspaceLockKey(h.workspace)))].sort((x, y) => x - y)
-        for (const key of keys) await tx.unsafe(`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, ${key})`)
-        const held = await heldRows(tx, r)
+        for (const key of keys) await track(tx.unsafe(`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, ${key})`))
+        const held = await track(heldRows(tx, r))
         const users = held.filter((h) => h.kind === "user")
         const connections = held.filter((h) => h.kind === "connection")
         const workspaces = [...new Set(held.map((h) => h.workspace))]
         const ids = (xs: ReadonlyArray<{ readonly id: number }>) => xs.map((x) => x.id).join(",")
         const [, , groups] = await Promise.all([
           // guacamole_user, its attributes and every permission held by or about this user, cascade.
-          tx`DELETE FROM guacamole_entity WHERE entity_id = ANY(string_to_array(${ids(users)}, ',')::int[])`,
+          track(tx`DELETE FROM guacamole_entity WHERE entity_id = ANY(string_to_array(${ids(users)}, ',')::int[])`),
           // Parameters, attributes and permissions cascade.
-          tx`DELETE FROM guacamole_connection WHERE connection_id = ANY(string_to_array(${ids(connections)}, ',')::int[])`,
+          track(tx`DELETE FROM guacamole_connection WHERE connection_id = ANY(string_to_array(${ids(connections)}, ',')::int[])`),
           // Only the operator's groups, and only when left empty: deleting one with children would cascade to them.
-          tx<{ name: string }[]>`
+          track(tx<{ name: string }[]>`
             DELETE FROM guacamole_connection_group g
              WHERE g.parent_id IS NULL
                AND g.connection_group_name = ANY(string_to_array(${workspaces.join("\n")}, E'\n'))
@@ -715,7 +969,7 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
                               AND ga.attribute_name = ${MANAGED_BY_ATTRIBUTE} AND ga.attribute_value = ${MANAGED_BY_VALUE})
                AND NOT EXISTS (SELECT 1 FROM guacamole_connection c WHERE c.parent_id = g.connection_group_id)
                AND NOT EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
-            RETURNING g.connection_group_name::text AS name`,
+            RETURNING g.connection_group_name::text AS name`),
         ])
         const changes = [
           ...users.map((u) => `delete Guacamole user ${quote(u.name)} with its permissions`),
@@ -727,26 +981,35 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
       })
     })
 
-  const ping = run("ping", async () => {
-    await sql`SELECT 1`
+  const ping = run("ping", async (track) => {
+    await track(sql`SELECT 1`)
   })
 
-  const checkSchema = run("check schema", async () => {
-    const rows = await sql<{ name: string }[]>`
+  const checkSchema = run("check schema", async (track) => {
+    const rows = await track(sql<{ name: string }[]>`
       SELECT t.name FROM unnest(string_to_array(${requiredTables.join(",")}::text, ',')) WITH ORDINALITY AS t(name, ord)
-       WHERE to_regclass(t.name) IS NULL ORDER BY t.ord`
+       WHERE to_regclass(t.name) IS NULL ORDER BY t.ord`)
     return { missing: rows.map((r) => r.name) }
   })
 
-  return { plan, ensure, holdsOthers, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
+  return { inspect, plan, ensure, converged, holdsOthers, revoke, ping, checkSchema, activeHostnames: activeHostnames(sql) }
 }
 
-/** A scoped postgres.js pool (connections opened lazily, on first use) ended when the layer is released. */
+/**
+ * A scoped postgres.js pool (connections opened lazily, on first use) ended
+ * when the layer is released. Unless `createIndexes` is false, the operator's
+ * indexes (indexes.ts) are created in the background meanwhile: the service
+ * is usable at once, and works (more slowly) without them.
+ */
 export const layer = (settings: DbSettings): Layer.Layer<GuacamoleDb> =>
   Layer.scoped(
     GuacamoleDb,
-    Effect.acquireRelease(
-      Effect.sync(() => openPool(settings)),
-      (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
-    ).pipe(Effect.map((sql) => make(sql, settings))),
+    Effect.gen(function* () {
+      const sql = yield* Effect.acquireRelease(
+        Effect.sync(() => openPool(settings)),
+        (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined)),
+      )
+      if (settings.createIndexes !== false) yield* Effect.forkScoped(ensureIndexes(sql))
+      return make(sql, settings)
+    }),
   )

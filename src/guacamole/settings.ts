@@ -23,6 +23,8 @@ export interface DbSettings {
   readonly lockTimeoutMs?: number
   /** statement_timeout of every statement (ms). */
   readonly statementTimeoutMs?: number
+  /** Create the operator's indexes on Guacamole's tables at start-up (indexes.ts); default true. */
+  readonly createIndexes?: boolean
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5_000

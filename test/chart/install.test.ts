@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect, Redacted } from "effect"
-import { Bindings, Deployments } from "../../src/kube/resources.ts"
+import { Bindings, Deployments } from "../../src/runtime/resources.ts"
 import { controlPlaneAvailable, controlPlaneSkipReason, startControlPlane, type ControlPlane } from "../support/control-plane.ts"
 import { createTestDatabase, type TestDatabase } from "../support/postgres.ts"
 import { resourceType } from "../support/servers.ts"

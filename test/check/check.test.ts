@@ -13,7 +13,7 @@ import { ConfigProvider, Effect, Redacted } from "effect"
 import YAML from "yaml"
 import { formatResults, exitCodeOf, runChecks, type CheckName, type CheckResult } from "../../src/check.ts"
 import { operatorConfig } from "../../src/config.ts"
-import { ConfigMaps } from "../../src/kube/resources.ts"
+import { ConfigMaps } from "../../src/runtime/resources.ts"
 import { applyManifests, forEachServer, rbacProbes, resourceType, startServer, waitForGrants, type ServerKind, type TestServer } from "../support/servers.ts"
 import { createTestDatabase, repoRoot, type TestDatabase } from "../support/postgres.ts"
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test"
 import { Effect } from "effect"
-import type { EventRecorder } from "../../src/controller/events.ts"
-import { recordFacts, type Facts } from "../../src/controller/facts.ts"
-import type { KubeObject } from "../../src/kube/client.ts"
+import type { EventRecorder } from "../../src/runtime/events.ts"
+import { recordFacts, type Facts } from "../../src/reconciler/facts.ts"
+import type { KubeObject } from "../../src/runtime/client.ts"
 
 const recorded = (status: Record<string, unknown> | undefined, facts: Partial<Facts>) => {
   const events: Array<[string, string, string]> = []

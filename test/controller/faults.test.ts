@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test"
 import { Option } from "effect"
-import { classifyFailure, makeInstallationHealth, userMessage } from "../../src/controller/faults.ts"
+import { classifyFailure, makeInstallationHealth, userMessage } from "../../src/reconciler/classify.ts"
 import { classifyError, GuacamoleConflictError, GuacamoleUnavailable } from "../../src/guacamole/errors.ts"
-import { fromStatus, KubeTransient } from "../../src/kube/errors.ts"
+import { fromStatus, KubeTransient } from "../../src/runtime/errors.ts"
 
 /** What postgres.js throws for a server error. */
 const postgresError = (code: string) => Object.assign(new Error("server said no"), { name: "PostgresError", code })

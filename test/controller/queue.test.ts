@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test"
 import { Deferred, Duration, Effect, Scope, Exit } from "effect"
-import { makeWorkQueue, type WorkQueue } from "../../src/controller/queue.ts"
+import { makeWorkQueue, type WorkQueue } from "../../src/runtime/queue.ts"
 import { waitFor } from "../support/wait.ts"
 
 const withQueue = async (

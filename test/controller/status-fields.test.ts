@@ -1,8 +1,8 @@
 /** Which status fields the operator writes follows the CRD installed in the cluster. */
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
-import { discoverStatusFields } from "../../src/controller/status-fields.ts"
-import { make } from "../../src/kube/client.ts"
+import { discoverStatusFields } from "../../src/reconciler/status-fields.ts"
+import { make } from "../../src/runtime/client.ts"
 import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { fixtureCrdPath, loadYaml, projectCrdPath } from "../support/operator.ts"
 

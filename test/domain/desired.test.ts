@@ -3,7 +3,7 @@ import {
   BINDING_ANNOTATION,
   BINDING_NAME_LABEL,
   BINDING_NAMESPACE_LABEL,
-  bindingKeyOf,
+  ownerBindingKey,
   desiredDeployment,
   desiredSecret,
   desiredService,
@@ -136,11 +136,11 @@ describe("desired objects", () => {
       desiredService(b, DEPLOYMENT, settings),
       desiredSecret(b, DEPLOYMENT, "password", settings)
     ]) {
-      expect(bindingKeyOf(obj)).toBe("jupyterhub/alice-ws1")
+      expect(ownerBindingKey(obj)).toBe("jupyterhub/alice-ws1")
     }
-    expect(bindingKeyOf({})).toBeUndefined()
-    expect(bindingKeyOf({ metadata: { annotations: {} } })).toBeUndefined()
-    expect(bindingKeyOf({ metadata: { annotations: { [BINDING_ANNOTATION]: "garbage" } } })).toBeUndefined()
+    expect(ownerBindingKey({})).toBeUndefined()
+    expect(ownerBindingKey({ metadata: { annotations: {} } })).toBeUndefined()
+    expect(ownerBindingKey({ metadata: { annotations: { [BINDING_ANNOTATION]: "garbage" } } })).toBeUndefined()
   })
 
   test("a binding name that is not a valid label value gets no name label, but keeps the annotation", () => {
@@ -148,7 +148,7 @@ describe("desired objects", () => {
     const d = desiredDeployment(bindingOf({}, { name: longName }), DEPLOYMENT, 1, settings)
     expect(d.metadata.labels[BINDING_NAME_LABEL]).toBeUndefined()
     expect(d.metadata.labels[BINDING_NAMESPACE_LABEL]).toBe("jupyterhub")
-    expect(bindingKeyOf(d)).toBe(`jupyterhub/${longName}`)
+    expect(ownerBindingKey(d)).toBe(`jupyterhub/${longName}`)
     const dotted = desiredService(bindingOf({}, { name: "alice.ws1" }), DEPLOYMENT, settings)
     expect(dotted.metadata.labels[BINDING_NAME_LABEL]).toBe("alice.ws1")
   })

@@ -302,6 +302,35 @@ describe("ensure", () => {
   })
 })
 
+describe("inspect, then ensure told so (the reconcile's order)", () => {
+  test("a new binding: one read, then the locked transaction with no second read outside it; converged: one read", async () => {
+    const a = access()
+    op.statements.length = 0
+    const seen = await run(op.service.inspect(a))
+    expect(seen.holdsOthers).toBe(false)
+    expect(seen.changes.length).toBe(12)
+    expect(await run(op.service.ensure(a, { inspected: true }))).toEqual(seen.changes)
+    const ours = op.statements.filter((s) => !s.includes("pg_catalog.pg_type")).map((s) => s.split(" ")[0]!.toUpperCase())
+    expect(ours.slice(0, 4)).toEqual(["SELECT", "BEGIN", "SELECT", "SELECT"])
+    expect(ours.at(-1)).toBe("COMMIT")
+    expect(ours.filter((s) => s === "SELECT").length).toBe(3) // inspect, the lock, the read under it
+
+    op.statements.length = 0
+    expect(await run(op.service.inspect(a))).toEqual({ changes: [], holdsOthers: false })
+    expect(op.statements.length).toBe(1)
+  })
+
+  test("says when the binding still holds another identity, as holdsOthers does", async () => {
+    const old = access({ username: "old" })
+    await run(op.service.ensure(old))
+    const renamed = { ...access({ username: "new" }), holder: old.holder }
+    const seen = await run(op.service.inspect(renamed))
+    expect(seen.holdsOthers).toBe(true)
+    expect(await run(op.service.holdsOthers({ holder: old.holder, keep: { workspace: "ws1", username: "new" } }))).toBe(true)
+    expect((await run(op.service.inspect(old))).holdsOthers).toBe(false)
+  })
+})
+
 describe("plan", () => {
   test("reports what ensure then does, and writes nothing", async () => {
     await run(op.service.ensure(access({ username: "bob" })))

@@ -4,9 +4,9 @@
  * their `default` and `x-kubernetes-*` fields.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
-import { Effect } from "effect"
-import { make, type KubeClientService } from "../../src/kube/client.ts"
-import { CustomResourceDefinitions, Secrets } from "../../src/kube/resources.ts"
+import { Effect, Fiber } from "effect"
+import { make, type KubeClientService } from "../../src/runtime/client.ts"
+import { CustomResourceDefinitions, Secrets } from "../../src/runtime/resources.ts"
 import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { loadYaml, projectCrdPath } from "../support/operator.ts"
 
@@ -65,4 +65,24 @@ test("a CRD created from its wire form keeps every field (the typed API would dr
 test("timestamps are strings, as on the wire", async () => {
   const secret = await Effect.runPromise(kube.get(Secrets, "guacamole", "s0"))
   expect(typeof secret.metadata.creationTimestamp).toBe("string")
+})
+
+test("an interrupted request is aborted on the wire, not left running", async () => {
+  let signal: AbortSignal | undefined
+  const started = Promise.withResolvers<void>()
+  const hanging = make(api.kubeConfig(), {
+    server: "http://hanging.invalid",
+    close: () => {},
+    request: (r) => {
+      signal = r.signal
+      started.resolve()
+      // Answers only when aborted, as a server that never answers would.
+      return new Promise<Response>((_, reject) => r.signal?.addEventListener("abort", () => reject(new Error("aborted"))))
+    },
+  })
+  const fiber = Effect.runFork(hanging.get(Secrets, "guacamole", "s0"))
+  await started.promise
+  expect(signal?.aborted).toBe(false)
+  await Effect.runPromise(Fiber.interrupt(fiber))
+  expect(signal?.aborted).toBe(true)
 })

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration, Effect, Exit, Scope } from "effect"
-import { make, type KubeObject } from "../../src/kube/client.ts"
-import { makeInformer, type ChangeType, type Informer } from "../../src/kube/informer.ts"
-import { ConfigMaps } from "../../src/kube/resources.ts"
+import { make, type KubeObject } from "../../src/runtime/client.ts"
+import { makeInformer, type ChangeType, type Informer } from "../../src/runtime/reflector.ts"
+import { ConfigMaps } from "../../src/runtime/resources.ts"
 import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { waitFor } from "../support/wait.ts"
-import { layerFromConfig } from "../../src/kube/client.ts"
+import { layerFromConfig } from "../../src/runtime/client.ts"
 
 // Servers start and every wait has its own deadline; this is only the backstop (Bun sets it per file).
 setDefaultTimeout(60_000)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration, Effect, Exit, Fiber, Scope } from "effect"
-import { layerFromConfig } from "../../src/kube/client.ts"
-import { acquireLeadership, type Leadership } from "../../src/kube/leader.ts"
+import { layerFromConfig } from "../../src/runtime/client.ts"
+import { acquireLeadership, type Leadership } from "../../src/runtime/leader.ts"
 import { startEmulator, type Emulator } from "@awms/kube-emulator"
 import { waitFor } from "../support/wait.ts"
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect, Either } from "effect"
-import { Bindings } from "../../src/kube/resources.ts"
+import { Bindings } from "../../src/runtime/resources.ts"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"

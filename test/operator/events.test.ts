@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect, Exit, Fiber, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
-import { EventReason } from "../../src/controller/event-reasons.ts"
-import { makeEventRecorder } from "../../src/controller/events.ts"
-import { Bindings, CustomResourceDefinitions } from "../../src/kube/resources.ts"
+import { EventReason } from "../../src/reconciler/event-reasons.ts"
+import { makeEventRecorder } from "../../src/runtime/events.ts"
+import { Bindings, CustomResourceDefinitions } from "../../src/runtime/resources.ts"
 import { runOperator } from "../../src/operator.ts"
 import { testWithRealPostgres } from "../support/postgres.ts"
 import { BINDING_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"

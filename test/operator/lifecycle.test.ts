@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { Bindings, Secrets } from "../../src/kube/resources.ts"
+import { Bindings, Secrets } from "../../src/runtime/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
 import { settableClock } from "../support/clock.ts"

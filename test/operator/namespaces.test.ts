@@ -1,7 +1,7 @@
 /** WATCH_NAMESPACES: only the listed namespaces' bindings are served, and others' are left alone entirely. */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
-import { Namespaces } from "../../src/kube/resources.ts"
+import { Namespaces } from "../../src/runtime/resources.ts"
 import { settled, startHarness, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Redacted } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { Bindings } from "../../src/kube/resources.ts"
+import { Bindings } from "../../src/runtime/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"

@@ -1,9 +1,9 @@
 /**
  * The resource types test code reads and writes by (group, plural) or by a
- * manifest's kind, beside the operator's own (src/kube/resources.ts, which
+ * manifest's kind, beside the operator's own (src/runtime/resources.ts, which
  * lists only what the operator's RBAC grants). Every group used is at v1.
  */
-import type { ResourceType } from "../../src/kube/resources.ts"
+import type { ResourceType } from "../../src/runtime/resources.ts"
 
 const clusterScoped = new Set([
   "/namespaces",

@@ -4,7 +4,7 @@
  * objects the server has in that informer's scope, at their current
  * resourceVersions. Shared by the tests and the sandbox.
  */
-import type { Controller } from "../../src/controller/controller.ts"
+import type { Controller } from "../../src/reconciler/controller.ts"
 import type { Emulator } from "@awms/kube-emulator"
 
 type Informer = Controller["informers"][number]

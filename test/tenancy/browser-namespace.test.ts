@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { OPERATOR_NAME } from "../../src/config.ts"
 import { defaultBrowserPod } from "../../src/domain/browser-pod.ts"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { Deployments, Secrets, Services } from "../../src/kube/resources.ts"
+import { Deployments, Secrets, Services } from "../../src/runtime/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { connectionsOf, deleteBinding, spec, waitForGone, waitForStatusOf } from "./support.ts"
 

@@ -6,8 +6,8 @@
  */
 import { Effect, Either } from "effect"
 import type postgres from "postgres"
-import type { KubeObject } from "../../src/kube/client.ts"
-import { Bindings, Deployments, Events, Secrets } from "../../src/kube/resources.ts"
+import type { KubeObject } from "../../src/runtime/client.ts"
+import { Bindings, Deployments, Events, Secrets } from "../../src/runtime/resources.ts"
 import { BINDING_NAMESPACE, type Harness } from "../support/operator.ts"
 import { waitFor } from "../support/wait.ts"
 

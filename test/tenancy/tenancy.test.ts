@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration, Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { Deployments, Secrets } from "../../src/kube/resources.ts"
+import { Deployments, Secrets } from "../../src/runtime/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"

@@ -13,12 +13,22 @@
  *   another writer (409): not an error at all; the key is looked at again.
  *
  * Messages are for people: no internal operation names (`plan ws@alice: …`).
+ *
+ * `classifyFailure` decides; `errorPolicy` acts on it in one place: the log
+ * line, the status, the Event and what `/readyz` says.
  */
+import { splitBindingKey } from "../domain/binding.ts"
+import { Clock, Duration, Effect } from "effect"
 import type { GuacamoleError } from "../guacamole/errors.ts"
-import type { KubeError } from "../kube/errors.ts"
+import type { ErrorPolicy } from "../runtime/controller.ts"
+import { retryAfterOf } from "../runtime/controller.ts"
+import type { KubeError } from "../runtime/errors.ts"
+import { Caches, Installation, ReconcilerSettings, Recorder } from "./deps.ts"
 import { EventReason } from "./event-reasons.ts"
+import { showsError, writeStatus } from "./status.ts"
+import type { KubeClient } from "../runtime/client.ts"
 
-/** The error a reconcile fails with (structurally: the binding problem class lives in reconcile.ts). */
+/** The error a reconcile fails with (structurally: the binding problem class lives in access.ts). */
 export type Failure = KubeError | GuacamoleError | { readonly _tag: "BindingProblem"; readonly reason: string; readonly message: string }
 
 export type Fault =
@@ -131,7 +141,7 @@ export interface InstallationHealth {
   readonly affected: () => number
 }
 
-export const LOG_EVERY_MS = 60_000
+const LOG_EVERY_MS = 60_000
 
 export const makeInstallationHealth = (logEveryMs = LOG_EVERY_MS): InstallationHealth => {
   let current: InstallationProblem | undefined
@@ -154,4 +164,67 @@ export const makeInstallationHealth = (logEveryMs = LOG_EVERY_MS): InstallationH
     current: () => (current ? `${current.problem} — remedy: ${current.remedy}` : undefined),
     affected: () => keys.size,
   }
+}
+
+// ---------------------------------------------------------------------------
+// The error policy
+
+/** What the binding shows for a failure that is its own, or transient; installation problems and races touch no binding. */
+const reportOnBinding = (key: string, fault: Fault) =>
+  Effect.gen(function* () {
+    if (fault.kind !== "binding" && fault.kind !== "transient") return
+    const [namespace, name] = splitBindingKey(key)
+    const raw = (yield* Caches).bindings.get(namespace, name)
+    if (!raw || raw.metadata.deletionTimestamp) return
+    const recorder = yield* Recorder
+    if (fault.kind === "transient") return yield* recorder.record(raw, "Warning", EventReason.Retrying, fault.message)
+    // Once: the status says ERROR with this message, and one Event says why, until either changes.
+    if (showsError(raw, fault.message, (yield* ReconcilerSettings).statusFields.has)) return
+    yield* writeStatus(raw, "ERROR", { message: fault.message })
+    yield* recorder.record(raw, "Warning", fault.reason, fault.message)
+  }).pipe(Effect.catchAll((e) => Effect.logWarning(`could not report the failure on ${key}: ${e.message}`)))
+
+/** Notes a problem of the installation; logs it (ERROR: a person must act) once a minute, not once per binding. */
+export const reportInstallation = (fault: Extract<Fault, { kind: "installation" }>, key: string, annotations: Record<string, unknown> = {}) =>
+  Effect.gen(function* () {
+    const health = yield* Installation
+    if (health.report(fault, key, yield* Clock.currentTimeMillis)) {
+      yield* Effect.logError(`${fault.problem} — remedy: ${fault.remedy}`).pipe(
+        Effect.annotateLogs({ ...annotations, bindingsWaiting: health.affected() }),
+      )
+    } else {
+      yield* Effect.logDebug("reconcile failed").pipe(Effect.annotateLogs(annotations))
+    }
+  })
+
+export const errorPolicy: ErrorPolicy<Failure, Caches | ReconcilerSettings | Recorder | Installation | KubeClient> = {
+  retryAfter: retryAfterOf,
+  handle: (key, error, retryIn) =>
+    Effect.gen(function* () {
+      const fault = classifyFailure(error)
+      const retryInMs = Math.round(Duration.toMillis(retryIn))
+      switch (fault.kind) {
+        case "race":
+          // Someone else wrote first, or the object went while we worked on it: look again, nothing failed.
+          yield* Effect.logInfo("reconcile superseded").pipe(
+            Effect.annotateLogs({ key, result: "requeue", message: fault.message, retryInMs }),
+          )
+          return "requeue" as const
+        case "installation":
+          yield* reportInstallation(fault, key, { key, error: error._tag, retryInMs })
+          return "error" as const
+        default:
+          yield* Effect.logWarning("reconcile failed").pipe(
+            Effect.annotateLogs({
+              key,
+              error: error._tag,
+              ...(fault.kind === "binding" ? { reason: fault.reason } : {}),
+              message: fault.message,
+              retryInMs,
+            }),
+          )
+          yield* reportOnBinding(key, fault)
+          return "error" as const
+      }
+    }),
 }

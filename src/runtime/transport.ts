@@ -15,7 +15,7 @@ import { readFileSync, statSync } from "node:fs"
 import type { KubeConfig } from "@kubernetes/client-node"
 
 /** How the API server's audit log and metrics name this client. */
-export const USER_AGENT = "awms-guacamole-operator"
+const USER_AGENT = "awms-guacamole-operator"
 
 export interface TransportRequest {
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"

@@ -4,9 +4,9 @@
  * changed goes in the message, not in more Events.
  */
 import { Effect } from "effect"
-import type { KubeObject } from "../kube/client.ts"
+import type { KubeObject } from "../runtime/client.ts"
 import { EventReason } from "./event-reasons.ts"
-import type { EventRecorder } from "./events.ts"
+import type { EventRecorder } from "../runtime/events.ts"
 
 export interface Facts {
   readonly expired: boolean

@@ -87,5 +87,3 @@ export const fromUnknown = (error: unknown): KubeError => {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return new KubeTransient({ code: 0, message, retryAfter: Option.none() })
 }
-
-export const isTransient = (e: KubeError): boolean => e._tag === "KubeTransient" || e._tag === "KubeConflict"

@@ -15,7 +15,7 @@ export interface BackoffPolicy {
   readonly max: Duration.Duration
 }
 
-export const defaultBackoff: BackoffPolicy = { base: Duration.millis(500), max: Duration.minutes(5) }
+const defaultBackoff: BackoffPolicy = { base: Duration.millis(500), max: Duration.minutes(5) }
 
 export interface WorkQueue {
   readonly add: (key: string) => void

@@ -1,0 +1,183 @@
+/**
+ * At the size of a real installation (10,000 bindings over 1,000 workspaces):
+ * every statement a reconcile sends is served by an index (EXPLAIN, in the
+ * generic plans postgres.js's prepared statements end up with and in custom
+ * ones), the batched read agrees with the seeded rows, and the operator's
+ * indexes are what makes the difference.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
+import { Effect } from "effect"
+import postgres from "postgres"
+import { CONVERGED_CHUNK, type GuacamoleAccess, make } from "../../src/guacamole/db.ts"
+import { ensureIndexes, indexStatus, operatorIndexes } from "../../src/guacamole/indexes.ts"
+import { poolOptions } from "../../src/guacamole/pool.ts"
+import { createTestDatabase, type TestDatabase, usingRealPostgres } from "../support/postgres.ts"
+import { seedBindings } from "./seed.ts"
+import { access, type CountingService, run, serviceFor } from "./support.ts"
+
+setDefaultTimeout(120_000)
+
+const realOnly = "needs a real PostgreSQL server (set DATABASE_URL): the plans that matter are the real server's, over 10,000 rows"
+const testAtScale: typeof test = usingRealPostgres
+  ? test
+  : (((name: string, fn: never) => test.skip(`${name} [skipped: ${realOnly}]`, fn)) as unknown as typeof test)
+
+const BINDINGS = 10_000
+const WORKSPACES = 1_000
+
+interface Sent {
+  readonly query: string
+  readonly parameters: ReadonlyArray<unknown>
+}
+
+/** The operator's service on a pool of one connection, keeping every statement it sends with its parameters. */
+const recording = (db: TestDatabase) => {
+  const sent: Array<Sent> = []
+  const pool = postgres({
+    ...poolOptions({ ...db.settings, maxConnections: 1 }),
+    debug: (_connection, query, parameters) => void sent.push({ query, parameters: [...parameters] }),
+  })
+  return { pool, sent }
+}
+
+/** A parameter's value as an SQL literal. */
+const literal = (v: unknown): string => {
+  if (v === null || v === undefined) return "NULL"
+  if (typeof v === "number" || typeof v === "boolean") return String(v)
+  if (v instanceof Uint8Array) return `'\\x${Buffer.from(v).toString("hex")}'`
+  if (Array.isArray(v)) return `ARRAY[${v.map(literal).join(", ")}]::text[]`
+  return `'${String(v).replaceAll("'", "''")}'`
+}
+
+interface ScanFinding {
+  readonly statement: string
+  readonly mode: string
+  readonly relation: string
+}
+
+const nodes = function* (plan: Record<string, unknown>): Generator<Record<string, unknown>> {
+  yield plan
+  for (const child of (plan.Plans as Array<Record<string, unknown>> | undefined) ?? []) yield* nodes(child)
+}
+
+/**
+ * EXPLAINs each statement as the server would run it from a prepared
+ * statement, in `mode` (force_generic_plan: the plan a statement executed
+ * more than five times keeps; force_custom_plan: planned for its values), and
+ * returns the sequential scans of Guacamole's tables it finds.
+ */
+const sequentialScans = async (sql: postgres.Sql, statements: ReadonlyArray<Sent>): Promise<ScanFinding[]> => {
+  const found: ScanFinding[] = []
+  const conn = await sql.reserve()
+  try {
+    for (const mode of ["force_generic_plan", "force_custom_plan"]) {
+      await conn.unsafe(`SET plan_cache_mode = ${mode}`)
+      for (const { query, parameters } of statements) {
+        await conn.unsafe(`PREPARE awms_explained AS ${query}`)
+        try {
+          const [row] = await conn<{ types: string[] }[]>`
+            SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = 'awms_explained'`
+          const types = row?.types ?? []
+          // EXECUTE's arguments are expressions planned with the statement: literals, not parameters.
+          const args = types.map((t, k) => `${literal(parameters[k])}::${t}`).join(", ")
+          const [plan] = await conn.unsafe(`EXPLAIN (FORMAT JSON) EXECUTE awms_explained${types.length > 0 ? `(${args})` : ""}`)
+          const root = (plan?.["QUERY PLAN"] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan
+          for (const node of nodes(root)) {
+            const relation = node["Relation Name"]
+            if (node["Node Type"] === "Seq Scan" && typeof relation === "string" && relation.startsWith("guacamole_")) {
+              found.push({ statement: query.replace(/\s+/g, " ").trim().slice(0, 120), mode, relation })
+            }
+          }
+        } finally {
+          await conn.unsafe("DEALLOCATE awms_explained")
+        }
+      }
+    }
+  } finally {
+    conn.release()
+  }
+  return found
+}
+
+/** The statements that touch Guacamole's tables (not BEGIN, COMMIT or the advisory lock). */
+const ofTables = (sent: ReadonlyArray<Sent>) => sent.filter((s) => /guacamole_/.test(s.query))
+
+let db: TestDatabase
+let seeded: GuacamoleAccess[]
+let op: CountingService
+
+beforeAll(async () => {
+  if (!usingRealPostgres) return
+  db = await createTestDatabase()
+  seeded = await seedBindings(db.sql, BINDINGS, WORKSPACES)
+  op = serviceFor(db, 1)
+})
+afterAll(async () => {
+  await op?.end()
+  await db?.close()
+})
+
+/** The statements of one reconcile as src/controller/reconcile.ts makes them: inspect, then ensure only when it found changes. */
+const reconcileStatements = async (a: GuacamoleAccess): Promise<Sent[]> => {
+  const { pool, sent } = recording(db)
+  try {
+    const service = make(pool)
+    const seen = await run(service.inspect(a))
+    if (seen.holdsOthers) await run(service.revoke({ holder: a.holder, keep: { workspace: a.workspace, username: a.username } }))
+    if (seen.changes.length > 0) await run(service.ensure(a, { inspected: true }))
+    // And what a deleted binding's reconcile sends, for completeness.
+    await run(service.holdsOthers({ holder: a.holder }))
+    return ofTables(sent)
+  } finally {
+    await pool.end({ timeout: 5 })
+  }
+}
+
+describe(`${BINDINGS.toLocaleString("en")} bindings over ${WORKSPACES.toLocaleString("en")} workspaces`, () => {
+  testAtScale("the operator's indexes are created concurrently, once; a second start finds them present", async () => {
+    const first = await Effect.runPromise(ensureIndexes(op.pool))
+    expect(first.map((o) => o.result)).toEqual(operatorIndexes.map(() => "created"))
+    const second = await Effect.runPromise(ensureIndexes(op.pool))
+    expect(second.map((o) => o.result)).toEqual(operatorIndexes.map(() => "present"))
+    expect((await Effect.runPromise(indexStatus(op.pool))).map((s) => s.state)).toEqual(operatorIndexes.map(() => "present"))
+  })
+
+  testAtScale("no statement of a reconcile (new binding, new workspace, converged binding) scans a Guacamole table", async () => {
+    await Effect.runPromise(ensureIndexes(op.pool))
+    const statements = [
+      // a new binding in a workspace of 10 users
+      ...(await reconcileStatements(access({ workspace: "ws7", username: "newcomer" }))),
+      // a new binding in a new workspace
+      ...(await reconcileStatements(access({ workspace: "ws-new", username: "first" }))),
+      // a converged binding: one statement
+      ...(await reconcileStatements(seeded[4_321]!)),
+    ]
+    // inspect + 9 writes, inspect + 9 writes (one more: the group), inspect; and three holdsOthers.
+    expect(statements.length).toBeGreaterThanOrEqual(20)
+    expect(await sequentialScans(db.sql, statements)).toEqual([])
+  })
+
+  testAtScale("without the operator's indexes the same statements do scan (the case-variant lookup, the holder's marks); converged() still answers", async () => {
+    await Effect.runPromise(ensureIndexes(op.pool))
+    const statements = await reconcileStatements(seeded[1_234]!)
+    for (const index of operatorIndexes) await db.sql.unsafe(`DROP INDEX ${index.name}`)
+    try {
+      const scanned = new Set((await sequentialScans(db.sql, statements)).map((f) => f.relation))
+      expect([...scanned].sort()).toEqual(["guacamole_connection_attribute", "guacamole_entity", "guacamole_user_attribute"])
+      // The batched read needs them not: it reads each table once per chunk, within the statement timeout.
+      expect((await run(op.service.converged(seeded))).size).toBe(BINDINGS)
+    } finally {
+      await Effect.runPromise(ensureIndexes(op.pool))
+    }
+  })
+
+  testAtScale(`converged() over all of them: every one, in one statement per ${CONVERGED_CHUNK}`, async () => {
+    await Effect.runPromise(ensureIndexes(op.pool))
+    op.statements.length = 0
+    const converged = await run(op.service.converged(seeded))
+    expect(converged.size).toBe(BINDINGS)
+    const reads = op.statements.filter((s) => !s.includes("pg_catalog.pg_type"))
+    expect(reads.length).toBe(Math.ceil(BINDINGS / CONVERGED_CHUNK))
+    expect(reads.every((s) => s.startsWith("WITH") && s.includes("unnest("))).toBe(true)
+  })
+})

@@ -1,0 +1,61 @@
+/**
+ * The cache's writer: the operator's own writes are in the cache at once and their echo on the
+ * watch is not news, whichever arrives first; other writers' changes are; a deletion the watch
+ * shows while the operator's last write of the object is on its way is not undone by its answer.
+ */
+import { expect, test } from "bun:test"
+import type { KubeObject } from "../../src/runtime/client.ts"
+import { ConfigMaps } from "../../src/runtime/resources.ts"
+import { makeWriter, type ChangeType } from "../../src/runtime/store.ts"
+
+const cm = (rv: string, data: Record<string, string> = {}): KubeObject => ({
+  metadata: { name: "c", namespace: "ns", resourceVersion: rv },
+  data,
+})
+
+const writer = () => {
+  const seen: Array<[ChangeType, string | undefined]> = []
+  const w = makeWriter({ resource: ConfigMaps }, (type, o) => void seen.push([type, o.metadata.resourceVersion]), {
+    byValue: (o) => Object.values((o.data ?? {}) as Record<string, string>),
+  })
+  return { w, seen }
+}
+
+test("an own write is cached at once and its echo on the watch is not reported", () => {
+  const { w, seen } = writer()
+  w.apply("ADDED", cm("1"))
+  w.writing("ns", "c")(cm("2", { k: "mine" }))
+  expect(w.store.get("ns", "c")?.metadata.resourceVersion).toBe("2")
+  w.apply("MODIFIED", cm("2", { k: "mine" }))
+  expect(seen).toEqual([["ADDED", "1"]])
+})
+
+test("the echo arriving before the write's answer is not reported either; a change by someone else is", () => {
+  const { w, seen } = writer()
+  const end = w.writing("ns", "c")
+  w.apply("ADDED", cm("5"))
+  end(cm("5"))
+  expect(seen).toEqual([])
+  w.apply("MODIFIED", cm("6", { k: "theirs" }))
+  expect(seen).toEqual([["MODIFIED", "6"]])
+  expect(w.store.byIndex("byValue", "theirs").map((o) => o.metadata.resourceVersion)).toEqual(["6"])
+})
+
+test("a deletion seen while the last write is in flight stays a deletion", () => {
+  const { w, seen } = writer()
+  w.apply("ADDED", cm("1"))
+  const end = w.writing("ns", "c")
+  w.apply("DELETED", cm("3"))
+  end(cm("2"))
+  expect(w.store.get("ns", "c")).toBeUndefined()
+  expect(seen).toEqual([["ADDED", "1"], ["DELETED", "3"]])
+})
+
+test("an event older than the cached object is dropped", () => {
+  const { w, seen } = writer()
+  w.apply("ADDED", cm("1"))
+  w.writing("ns", "c")(cm("4"))
+  w.apply("MODIFIED", cm("3"))
+  expect(w.store.get("ns", "c")?.metadata.resourceVersion).toBe("4")
+  expect(seen).toEqual([["ADDED", "1"]])
+})
