@@ -1,152 +1,172 @@
 /**
- * Benchmark: what the operator costs, in requests, SQL writes, time and
- * memory, on this machine, against the API emulator and PostgreSQL
- * (DATABASE_URL when set, else the embedded one).
+ * Benchmark: what the operator costs, per binding and as the number of
+ * bindings grows, on this machine.
  *
- *   bun run bench [--bindings N] [--workspaces N] [--scale N] [--idle-bindings N]
+ *   bun run bench [--bindings 1000,2000,5000,10000] [--server emulator|kube-apiserver|both]
+ *                 [--checkout DIR] [--json FILE] [--append] [--workspaces N] [--scale N] [--idle-bindings N]
  *
- * Prints figures; asserts nothing. Times vary with the machine: read the
- * request counts as exact and the times as indications.
+ * For each size and API server it starts a fresh server, a fresh Guacamole
+ * database on the test PostgreSQL (DATABASE_URL) and the operator of DIR
+ * (default this tree) as its own process, then measures (./run.ts): the cold
+ * run (N new bindings until all READY), a restart over them, and replicas
+ * 0→1 by Keycloak's JSON patch with all of them present. It prints a table
+ * whose growth figures (cost per binding at N / at the smallest N) flag
+ * anything above 1.2×, and writes every figure to the JSON file (with
+ * --append, after the results already there of the same checkout: sizes
+ * measured in separate runs, one table). It asserts
+ * nothing. Times and CPU seconds vary with the machine and whatever else
+ * runs on it: read the request and round-trip counts as exact, the times as
+ * indications, and compare ratios.
  */
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { cpus } from "node:os"
+import { resolve } from "node:path"
 import { parseArgs } from "node:util"
-import { readFileSync } from "node:fs"
-import { Redacted } from "effect"
-import { deploymentNameFor } from "../src/domain/naming.ts"
-import { Bindings } from "../src/kube/resources.ts"
-import { GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak, settled, startHarness } from "../test/support/operator.ts"
-import { usingRealPostgres } from "../test/support/postgres.ts"
-import { waitFor } from "../test/support/wait.ts"
+import { controlPlaneAvailable, controlPlaneSkipReason } from "../test/support/control-plane.ts"
+import { repoRoot, usingRealPostgres } from "../test/support/postgres.ts"
 import { idleCheckCost } from "./idle.ts"
+import { runOnce, type Cpu, type RunResult } from "./run.ts"
+import type { BenchServerKind } from "./servers.ts"
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
-    bindings: { type: "string", default: "200" },
-    workspaces: { type: "string", default: "20" },
-    scale: { type: "string", default: "50" },
-    "idle-bindings": { type: "string", default: "10000" },
+    bindings: { type: "string", default: "1000" },
+    server: { type: "string", default: "emulator" },
+    checkout: { type: "string", default: repoRoot },
+    json: { type: "string", default: "bench-results.json" },
+    workspaces: { type: "string" },
+    scale: { type: "string", default: "100" },
+    "idle-bindings": { type: "string" },
+    append: { type: "boolean", default: false },
   },
+  strict: true,
 })
-const N = Number(values.bindings)
-const W = Number(values.workspaces)
-const S = Math.min(Number(values.scale), N)
 
-const percentile = (xs: number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
-const ms = (x: number) => `${x.toFixed(1)} ms`
-const mib = (x: number) => `${(x / 1024 / 1024).toFixed(1)} MiB`
-const countBy = (xs: string[]) => {
-  const out: Record<string, number> = {}
-  for (const x of xs) out[x] = (out[x] ?? 0) + 1
-  return out
-}
+const sizes = values.bindings.split(",").map((s) => Number(s.trim()))
+if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--bindings: a comma-separated list of positive integers, not ${values.bindings}`)
+const servers: BenchServerKind[] =
+  values.server === "both" ? ["emulator", "kube-apiserver"] : values.server === "emulator" || values.server === "kube-apiserver" ? [values.server] : []
+if (servers.length === 0) throw new Error(`--server: emulator, kube-apiserver or both, not ${values.server}`)
+const checkout = resolve(values.checkout)
+const jsonPath = resolve(values.json)
+/** Workspaces: --workspaces, or one for every ten bindings (10,000 bindings over 1,000 workspaces). */
+const workspacesFor = (n: number) => (values.workspaces ? Number(values.workspaces) : Math.max(1, Math.round(n / 10)))
 
-const h = await startHarness({ config: { concurrency: 8 }, emulator: { workloads: { enabled: true, delayMs: 0 } } })
-console.log(`operator benchmark: ${N} bindings over ${W} workspaces; PostgreSQL: ${usingRealPostgres ? "real server" : "embedded PGlite"}`)
+export const GROWTH_FLAG = 1.2
 
-// ---- creation --------------------------------------------------------------------------
-h.api.requests.clear()
-const names = Array.from({ length: N }, (_, i) => `b${i}`)
-const started = performance.now()
-await Promise.all(
-  names.map((name, i) => h.createBinding(name, { workspace: `ws${i % W}`, username: `user${i}`, expires: "2099-12-31" })),
-)
-await waitFor(async () => (await h.list(Bindings.group, Bindings.plural)).filter((b: any) => b.status?.statusText === "READY").length >= names.length, { timeoutMs: 300_000 })
-const createSeconds = (performance.now() - started) / 1000
-await settled(h, 60_000)
-const creationWrites = h.api.requests
-  .writes()
-  .filter((r) => !(r.verb === "create" && r.resource === "analyticsworkspacebindings"))
-  .map((r) => `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ""}`)
-console.log(`\nnew bindings: ${N} READY in ${createSeconds.toFixed(2)} s (${(N / createSeconds).toFixed(0)} bindings/s)`)
-console.log(`  API writes per new binding: ${(creationWrites.length / N).toFixed(2)}`)
-for (const [k, v] of Object.entries(countBy(creationWrites))) console.log(`    ${k}: ${(v / N).toFixed(2)}`)
-const reads = h.api.requests.all().filter((r) => r.verb === "get" || r.verb === "list").length
-console.log(`  API reads (get/list) during creation: ${reads}`)
-
-// ---- replicas change (Keycloak's JSON patch) ------------------------------------------
-const latencies: number[] = []
-h.api.workloads.setEnabled(false)
-h.api.requests.clear()
-for (let i = 0; i < S; i++) {
-  const name = names[i]!
-  const d = deploymentNameFor(`ws${i % W}`, `user${i}`)
-  const t0 = performance.now()
-  await patchReplicasAsKeycloak(h, name, 1)
-  await waitFor(async () => (await h.get("apps", "deployments", GUACAMOLE_NAMESPACE, d))?.spec.replicas === 1, { intervalMs: 1, timeoutMs: 30_000 })
-  latencies.push(performance.now() - t0)
-}
-await settled(h, 60_000)
-const scaleWrites = h.api.requests
-  .writes()
-  .filter((r) => !(r.resource === "analyticsworkspacebindings" && !r.subresource))
-  .map((r) => `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ""}`)
-console.log(`\nreplicas 0→1 (Keycloak's patch), ${S} bindings one after another:`)
-console.log(`  binding patched → Deployment scaled: p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, max ${ms(Math.max(...latencies))}`)
-console.log(`  operator API writes per change: ${(scaleWrites.length / S).toFixed(2)} ${JSON.stringify(countBy(scaleWrites))}`)
-
-// ---- resync and restart over converged bindings ----------------------------------------
-h.api.requests.clear()
-let t0 = performance.now()
-h.operator().controller.resync()
-await settled(h, 60_000)
-console.log(`\nresync of ${N} converged bindings: ${ms(performance.now() - t0)}, API writes ${h.api.requests.writes().length}`)
-await h.stopOperator()
-h.api.requests.clear()
-t0 = performance.now()
-await h.startOperator()
-await settled(h, 120_000)
-console.log(`restart over ${N} converged bindings: settled in ${ms(performance.now() - t0)}, API writes ${h.api.requests.writes().length}, API requests ${h.api.requests.all().length}`)
-
-// ---- memory of the operator as its own process -------------------------------------------
-await h.stopOperator()
-// The in-process operator's watches are closed before the new process opens its own.
-await waitFor(() => h.api.openWatches() === 0, { timeoutMs: 30_000, message: "the stopped operator's watches to close" })
-const db = h.config.db
-const child = Bun.spawn(["bun", "run", "src/main.ts", "--kubeconfig", h.api.kubeconfigPath], {
-  env: {
-    ...process.env,
-    DB_HOST: db.host,
-    DB_PORT: String(db.port),
-    DB_NAME: db.database,
-    DB_USER: db.username,
-    DB_PASS: Redacted.value(db.password),
-    DB_SSLMODE: "disable",
-    DB_POOL_MAX: String(db.maxConnections),
-    IMAGE_NAME: "browser:bench",
-    BROWSER_URL: "https://jupyter.bench",
-    NAMESPACE: GUACAMOLE_NAMESPACE,
-    HTTP_PORT: "0",
-    LOG_LEVEL: "error",
-  },
-  stdout: "ignore",
-  stderr: "inherit",
+/** The per-binding figures whose growth is reported, by name, from one result. */
+export const growthFigures = (r: RunResult): Record<string, number> => ({
+  "cold ms/binding": r.cold.msPerBinding,
+  "cold writes/binding": r.cold.writesPerBinding,
+  "cold SQL/binding": r.cold.sqlPerBinding,
+  "cold operator CPU ms/binding": r.cold.cpuMsPerBinding.operator,
+  "cold API server CPU ms/binding": r.cold.cpuMsPerBinding.apiServer,
+  "cold PostgreSQL CPU ms/binding": r.cold.cpuMsPerBinding.postgres,
+  "restart ms/binding": (1000 * r.restart.settledSeconds) / r.bindings,
+  "restart SQL/binding": r.restart.sqlPerBinding,
+  "restart operator CPU ms/binding": (1000 * r.restart.cpu.operator) / r.bindings,
+  "restart PostgreSQL CPU ms/binding": (1000 * r.restart.cpu.postgres) / r.bindings,
+  "RSS growth/binding": r.memory.growthPerBindingBytes,
+  "scale-up p99": r.scaleUp.p99Ms,
+  "writes/scale-up": r.scaleUp.writesPerScaleUp,
 })
-const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8")
-const kib = (field: string) => Number(/\d+/.exec(status().split("\n").find((l) => l.startsWith(field)) ?? "0")?.[0] ?? 0) * 1024
-try {
-  const more = Array.from({ length: N }, (_, i) => `m${i}`)
-  await waitFor(() => h.api.openWatches() >= 4, { timeoutMs: 30_000, message: "the operator process to watch" })
-  const baseline = kib("VmRSS:")
-  // The operator process is up once it watches; then N more bindings arrive.
-  await Promise.all(
-    more.map((name, i) => h.createBinding(name, { workspace: `ws${i % W}`, username: `more${i}`, expires: "2099-12-31" })),
-  )
-  await waitFor(async () => (await h.list(Bindings.group, Bindings.plural)).filter((b: any) => b.status?.statusText === "READY").length >= names.length + more.length, {
-    timeoutMs: 300_000,
-    message: "the operator process to make the new bindings READY",
-  })
-  console.log(`\noperator process (bun run src/main.ts) holding ${2 * N} bindings:`)
-  console.log(`  resident ${mib(kib("VmRSS:"))}, peak ${mib(kib("VmHWM:"))}; at start (${N} converged bindings) ${mib(baseline)}`)
-} finally {
-  child.kill("SIGTERM")
-  console.log(`  exit on SIGTERM: ${await child.exited}`)
+
+/** Cost at N / cost at the smallest N, for every growth figure. */
+export const growthOf = (r: RunResult, smallest: RunResult): Record<string, number> => {
+  const base = growthFigures(smallest)
+  return Object.fromEntries(Object.entries(growthFigures(r)).map(([k, v]) => [k, base[k]! === 0 ? (v === 0 ? 1 : Infinity) : v / base[k]!]))
 }
 
-await h.close()
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
+const f1 = (x: number) => x.toFixed(1)
+const f2 = (x: number) => x.toFixed(2)
+const cpuCell = (c: Cpu, real: boolean) =>
+  `${f1(c.operator)} / ${f1(c.apiServer)}${real ? ` (+${f1(c.controllers)})` : ""} / ${f1(c.postgres)} [${f1(c.postgresAll)}]`
 
-// ---- the idle check at scale (its own database) ------------------------------------------
-await idleCheckCost(Number(values["idle-bindings"]))
-process.exit(0)
+export function table(results: ReadonlyArray<RunResult>): string {
+  const rs = [...results].sort((a, b) => a.bindings - b.bindings)
+  const smallest = rs[0]!
+  const real = rs[0]!.server === "kube-apiserver"
+  const g = (r: RunResult, key: string) => {
+    const x = growthOf(r, smallest)[key]!
+    return r === smallest ? "" : ` (${x.toFixed(2)}×${x > GROWTH_FLAG ? " ⚠" : ""})`
+  }
+  const kinds = [...new Set(rs.flatMap((r) => Object.keys(r.cold.writesPerBindingByKind)))].sort()
+  const rows: Array<[string, (r: RunResult) => string]> = [
+    ["cold: all READY", (r) => `${f1(r.cold.seconds)} s (${f1(r.cold.msPerBinding)} ms each)${g(r, "cold ms/binding")}`],
+    ["cold: settled (last request)", (r) => `${f1(r.cold.settledSeconds)} s`],
+    ["CPU s cold: operator / API server" + (real ? " (+controllers)" : "") + " / PostgreSQL [all of it]", (r) => cpuCell(r.cold.cpu, real)],
+    ["  operator CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.operator)}${g(r, "cold operator CPU ms/binding")}`],
+    ["  API server CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.apiServer)}${g(r, "cold API server CPU ms/binding")}`],
+    ["  PostgreSQL CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.postgres)}${g(r, "cold PostgreSQL CPU ms/binding")}`],
+    ["restart over converged: settled", (r) => `${f1(r.restart.settledSeconds)} s${g(r, "restart ms/binding")}`],
+    ["  writes / requests / SQL round trips", (r) => `${r.restart.apiWrites} / ${r.restart.apiRequests} / ${r.restart.sqlRoundTrips}${g(r, "restart SQL/binding")}`],
+    ["  CPU s: operator / API server / PostgreSQL [all]", (r) => cpuCell(r.restart.cpu, real)],
+    ["operator RSS: peak (start → settled)", (r) => `${mib(r.memory.peakBytes)} (${mib(r.memory.startBytes)} → ${mib(r.memory.restartedBytes)})`],
+    ["  growth per binding", (r) => `${f1(r.memory.growthPerBindingBytes / 1024)} KiB${g(r, "RSS growth/binding")}`],
+    ["scale-up p50 / p95 / p99", (r) => `${f1(r.scaleUp.p50Ms)} / ${f1(r.scaleUp.p95Ms)} / ${f1(r.scaleUp.p99Ms)} ms${g(r, "scale-up p99")}`],
+    ["  API writes per scale-up", (r) => `${f2(r.scaleUp.writesPerScaleUp)}${g(r, "writes/scale-up")}`],
+    ["API writes per new binding", (r) => `${f2(r.cold.writesPerBinding)}${g(r, "cold writes/binding")}`],
+    ...kinds.map((k): [string, (r: RunResult) => string] => [`  ${k}`, (r) => f2(r.cold.writesPerBindingByKind[k] ?? 0)]),
+    ["SQL round trips per new binding", (r) => `${f2(r.cold.sqlPerBinding)}${g(r, "cold SQL/binding")}`],
+    ["run took", (r) => `${f1(r.runSeconds)} s`],
+  ]
+  const header = [`figure (${rs[0]!.server})`, ...rs.map((r) => r.bindings.toLocaleString("en-GB"))]
+  const lines = [header, header.map(() => "---"), ...rows.map(([name, cell]) => [name, ...rs.map(cell)])]
+  return lines.map((cells) => `| ${cells.join(" | ")} |`).join("\n")
+}
+
+if (import.meta.main) {
+  const started = new Date().toISOString()
+  const results: RunResult[] = []
+  const skipped: string[] = []
+  if (values.append && existsSync(jsonPath)) {
+    const earlier = JSON.parse(readFileSync(jsonPath, "utf8")) as { checkout: string; results: Array<RunResult & { growth?: unknown }> }
+    if (earlier.checkout !== checkout) throw new Error(`--append: ${jsonPath} measured ${earlier.checkout}, not ${checkout}`)
+    for (const { growth: _growth, ...r } of earlier.results) results.push(r)
+  }
+  const save = () =>
+    writeFileSync(
+      jsonPath,
+      JSON.stringify(
+        {
+          startedAt: started,
+          finishedAt: new Date().toISOString(),
+          checkout,
+          postgres: usingRealPostgres ? "real server (DATABASE_URL)" : "embedded PGlite",
+          cpus: cpus().length,
+          growthFlag: GROWTH_FLAG,
+          skipped,
+          results: results.map((r) => ({
+            ...r,
+            growth: growthOf(r, results.filter((x) => x.server === r.server).sort((a, b) => a.bindings - b.bindings)[0]!),
+          })),
+        },
+        null,
+        2,
+      ) + "\n",
+    )
+  console.log(`operator benchmark: ${sizes.join(", ")} bindings on ${servers.join(" and ")}; operator of ${checkout}`)
+  console.log(`PostgreSQL: ${usingRealPostgres ? "the real server (DATABASE_URL)" : "embedded PGlite (set DATABASE_URL for a real one)"}; ${cpus().length} CPUs`)
+  for (const server of servers) {
+    if (server === "kube-apiserver" && !controlPlaneAvailable()) {
+      skipped.push(`kube-apiserver: ${controlPlaneSkipReason}`)
+      console.log(`kube-apiserver skipped: ${controlPlaneSkipReason}`)
+      continue
+    }
+    for (const n of sizes) {
+      console.log(`\n${server}, ${n} bindings over ${workspacesFor(n)} workspaces:`)
+      results.push(
+        await runOnce({ bindings: n, workspaces: workspacesFor(n), scaleUps: Number(values.scale), server, checkout, log: (l) => console.log(l) }),
+      )
+      save()
+    }
+    if (results.some((r) => r.server === server)) console.log(`\n${table(results.filter((r) => r.server === server))}`)
+  }
+  save()
+  console.log(`\nCPU cells: seconds of operator / API server${servers.includes("kube-apiserver") ? " (kube-apiserver + etcd; +controllers: KCM, scheduler, KWOK)" : ""} / the operator's PostgreSQL backends [every PostgreSQL process, other users' work included].`)
+  console.log(`growth: cost per binding at N / at the smallest N; ⚠ above ${GROWTH_FLAG}×. Figures written to ${jsonPath}`)
+  if (values["idle-bindings"]) await idleCheckCost(Number(values["idle-bindings"]))
+  process.exit(0)
+}

@@ -1,0 +1,421 @@
+/**
+ * One benchmark run: N bindings on one API server, the operator of a
+ * checkout as its own process, a fresh Guacamole database on the test
+ * PostgreSQL behind the counting proxy (./pg-proxy.ts). Phases: cold (N new
+ * bindings until all READY), restart over the converged bindings, and
+ * replicas 0→1 by Keycloak's JSON patch with all of them present. Each phase
+ * reports the operator's API requests (by verb and resource), SQL round
+ * trips, and the CPU seconds of the operator, the API server, the cluster's
+ * controllers and PostgreSQL.
+ */
+import { existsSync } from "node:fs"
+import { resolve } from "node:path"
+import type { Subprocess } from "bun"
+import { Effect, Either, Fiber, Redacted } from "effect"
+import type { KubeClientService, KubeObject } from "../src/runtime/client.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak } from "../test/support/operator.ts"
+import { createTestDatabase, type TestDatabase } from "../test/support/postgres.ts"
+import { resourceType } from "../test/support/resource-types.ts"
+import { waitFor } from "../test/support/wait.ts"
+import type { CompactRequest } from "./emulator.ts"
+import { startPgProxy, type PgProxy } from "./pg-proxy.ts"
+import { cpuSeconds, memoryBytes, postgresProcesses, sumCpu } from "./proc.ts"
+import { startBenchServer, type BenchServer, type BenchServerKind } from "./servers.ts"
+
+const BINDINGS = resourceType("xlscsde.nhs.uk", "analyticsworkspacebindings")
+const DEPLOYMENTS = resourceType("apps", "deployments")
+const WRITE_VERBS = new Set(["create", "update", "patch", "delete", "deletecollection"])
+
+export interface RunOptions {
+  readonly bindings: number
+  readonly workspaces: number
+  readonly scaleUps: number
+  readonly server: BenchServerKind
+  /** The tree whose operator runs (`bun <checkout>/src/main.ts`). */
+  readonly checkout: string
+  readonly log: (line: string) => void
+}
+
+export interface Cpu {
+  /** CPU seconds (user + system, children included) over the phase. */
+  readonly operator: number
+  /** The emulator's process; kube-apiserver and etcd. */
+  readonly apiServer: number
+  /** kube-controller-manager, kube-scheduler and KWOK (0 on the emulator). */
+  readonly controllers: number
+  /** The backends serving the operator's connections (read through the SQL proxy). */
+  readonly postgres: number
+  /** Every process of the machine's PostgreSQL, other users' work included. */
+  readonly postgresAll: number
+}
+
+export interface Traffic {
+  readonly apiRequests: number
+  readonly apiWrites: number
+  /** Writes by `verb resource[/subresource]`. */
+  readonly writesByKind: Record<string, number>
+  readonly sqlRoundTrips: number
+}
+
+export interface RunResult {
+  readonly server: BenchServerKind
+  readonly checkout: string
+  readonly bindings: number
+  readonly workspaces: number
+  readonly cold: Traffic & {
+    /** First create to the last binding READY. */
+    readonly seconds: number
+    readonly msPerBinding: number
+    /** First create to the operator's last request or round trip. */
+    readonly settledSeconds: number
+    readonly cpu: Cpu
+    readonly writesPerBinding: number
+    readonly writesPerBindingByKind: Record<string, number>
+    readonly sqlPerBinding: number
+    readonly cpuMsPerBinding: Cpu
+  }
+  readonly restart: Traffic & {
+    /** The new process spawned to its last request or round trip. */
+    readonly settledSeconds: number
+    readonly cpu: Cpu
+    readonly sqlPerBinding: number
+  }
+  readonly memory: {
+    /** VmRSS of the operator watching, before any binding. */
+    readonly startBytes: number
+    /** VmRSS after the cold run, then of the restarted process once settled. */
+    readonly afterColdBytes: number
+    readonly restartedBytes: number
+    /** The largest VmHWM of the two operator processes. */
+    readonly peakBytes: number
+    /** (restarted − start) / N. */
+    readonly growthPerBindingBytes: number
+  }
+  readonly scaleUp: Traffic & {
+    readonly samples: number
+    readonly p50Ms: number
+    readonly p95Ms: number
+    readonly p99Ms: number
+    readonly maxMs: number
+    readonly writesPerScaleUp: number
+    readonly cpu: Cpu
+  }
+  readonly runSeconds: number
+}
+
+export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
+}
+
+/** Keeps `onEvent` told of every object of a resource: a list, then watches resumed where they stopped. */
+function follow(kube: KubeClientService, rt: typeof BINDINGS, namespace: string, onEvent: (o: KubeObject, deleted: boolean) => void) {
+  const loop = Effect.gen(function* () {
+    for (;;) {
+      const listed = yield* Effect.either(kube.list(rt, { namespace }))
+      if (Either.isLeft(listed)) {
+        yield* Effect.sleep("200 millis") // not served yet, or the server is busy: try again
+        continue
+      }
+      const list = listed.right
+      for (const o of list.items) onEvent(o, false)
+      let rv = list.resourceVersion
+      for (;;) {
+        const end = yield* Effect.either(
+          kube.watch(rt, { namespace, resourceVersion: rv, timeoutSeconds: 300, idleTimeoutMs: 400_000 }, (type, o) => {
+            if (o.metadata?.resourceVersion) rv = o.metadata.resourceVersion
+            if (type !== "BOOKMARK") onEvent(o, type === "DELETED")
+          }),
+        )
+        if (Either.isLeft(end)) break // 410 Gone or a failure: list again
+      }
+    }
+  })
+  const fiber = Effect.runFork(loop)
+  return () => Effect.runPromise(Fiber.interrupt(fiber))
+}
+
+interface Operator {
+  readonly process: Subprocess
+  readonly spawnedAt: number
+  /** Its HTTP port (/readyz). */
+  readonly port: number
+  cpu(): number
+  stop(): Promise<{ cpu: number; hwm: number }>
+}
+
+const freePort = (): number => {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+  const port = l.port
+  l.stop(true)
+  return port
+}
+
+async function spawnOperator(checkout: string, server: BenchServer, db: TestDatabase, proxy: PgProxy): Promise<Operator> {
+  const port = freePort()
+  const spawnedAt = Date.now()
+  const child = Bun.spawn(["bun", resolve(checkout, "src/main.ts"), "--kubeconfig", server.operatorKubeconfigPath], {
+    cwd: checkout,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/root",
+      DB_HOST: "127.0.0.1",
+      DB_PORT: String(proxy.port),
+      DB_NAME: db.settings.database,
+      DB_USER: db.settings.username,
+      DB_PASS: Redacted.value(db.settings.password),
+      DB_SSLMODE: "disable",
+      IMAGE_NAME: "browser:bench",
+      BROWSER_URL: "https://jupyter.bench",
+      NAMESPACE: GUACAMOLE_NAMESPACE,
+      HTTP_PORT: String(port),
+      LOG_LEVEL: "error",
+      // The periodic work would land inside the phases: measured on its own, not mixed in.
+      RESYNC_INTERVAL: "24h",
+      VERIFY_INTERVAL: "24h",
+    },
+    stdout: "ignore",
+    stderr: "inherit",
+  })
+  let last = 0
+  const cpu = () => (last = cpuSeconds(child.pid) ?? last)
+  return {
+    process: child,
+    spawnedAt,
+    port,
+    cpu,
+    stop: async () => {
+      const final = { cpu: cpu(), hwm: memoryBytes(child.pid, "VmHWM") }
+      child.kill("SIGTERM")
+      const exited = await Promise.race([child.exited.then(() => true), Bun.sleep(30_000).then(() => false)])
+      if (!exited) {
+        child.kill("SIGKILL")
+        await child.exited
+      }
+      return final
+    },
+  }
+}
+
+const readyz = async (port: number) => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200
+
+export async function runOnce(o: RunOptions): Promise<RunResult> {
+  const runStarted = performance.now()
+  const N = o.bindings
+  if (!existsSync(resolve(o.checkout, "src/main.ts"))) throw new Error(`${o.checkout} has no src/main.ts`)
+  const server = await startBenchServer(o.server)
+  const db = await createTestDatabase()
+  const proxy = await startPgProxy({ host: db.settings.host, port: db.settings.port })
+  const cleanups: Array<() => Promise<unknown>> = [() => server.stop(), () => db.close(), () => proxy.close()]
+  let operator: Operator | undefined
+  try {
+    // What the benchmark sees of the bindings and Deployments, through watches of its own.
+    const bindings = new Map<string, KubeObject>()
+    const deployments = new Map<string, KubeObject>()
+    const deploymentWaiters = new Map<string, () => void>()
+    cleanups.unshift(
+      follow(server.admin, BINDINGS, BINDING_NAMESPACE, (b, deleted) =>
+        deleted ? bindings.delete(b.metadata.name!) : bindings.set(b.metadata.name!, b),
+      ),
+      follow(server.admin, DEPLOYMENTS, GUACAMOLE_NAMESPACE, (d, deleted) => {
+        if (deleted) return void deployments.delete(d.metadata.name!)
+        deployments.set(d.metadata.name!, d)
+        if (d.spec?.replicas === 1) deploymentWaiters.get(d.metadata.name!)?.()
+      }),
+    )
+    const ready = () => {
+      let n = 0
+      for (const b of bindings.values()) if (b.status?.statusText === "READY") n++
+      return n
+    }
+
+    let operatorCpuBase = 0 // CPU of operator processes already stopped
+    const startOperator = async () => {
+      const op = await spawnOperator(o.checkout, server, db, proxy)
+      operator = op
+      await Promise.race([
+        waitFor(() => readyz(op.port), { timeoutMs: 120_000, intervalMs: 50, message: "the operator's /readyz" }),
+        op.process.exited.then((code) => Promise.reject(new Error(`the operator exited with status ${code}`))),
+      ])
+      return op
+    }
+    const cpuNow = (): Cpu => ({
+      operator: operatorCpuBase + (operator?.cpu() ?? 0),
+      apiServer: sumCpu(server.apiServerPids()),
+      controllers: sumCpu(server.controllerPids()),
+      postgres: proxy.backendCpuSeconds(),
+      postgresAll: sumCpu(postgresProcesses()),
+    })
+    const cpuSince = (a: Cpu): Cpu => {
+      const b = cpuNow()
+      return {
+        operator: b.operator - a.operator,
+        apiServer: b.apiServer - a.apiServer,
+        controllers: b.controllers - a.controllers,
+        postgres: b.postgres - a.postgres,
+        postgresAll: b.postgresAll - a.postgresAll,
+      }
+    }
+    const mark = async () => ({ api: (await server.operatorRequests()).length, sql: proxy.roundTrips(), cpu: cpuNow() })
+    type Mark = Awaited<ReturnType<typeof mark>>
+    const trafficSince = async (m: Mark): Promise<Traffic> => {
+      const reqs = (await server.operatorRequests()).slice(m.api)
+      const writes = reqs.filter(([verb]) => WRITE_VERBS.has(verb))
+      const writesByKind: Record<string, number> = {}
+      for (const [verb, resource] of writes) writesByKind[`${verb} ${resource}`] = (writesByKind[`${verb} ${resource}`] ?? 0) + 1
+      return { apiRequests: reqs.length, apiWrites: writes.length, writesByKind, sqlRoundTrips: proxy.roundTrips() - m.sql }
+    }
+    /**
+     * Waits until the operator has been quiet (no API request other than a watch, no SQL round
+     * trip) for `quietMs`, and returns when its last activity was (ms since the epoch).
+     */
+    const quiet = async (m: Mark, since: number, timeoutMs: number): Promise<number> => {
+      const quietMs = o.server === "emulator" ? 2_000 : 5_000
+      let lastActivity = since
+      await waitFor(
+        async () => {
+          const reqs = await server.operatorRequests()
+          for (let i = m.api; i < reqs.length; i++) {
+            const r = reqs[i] as CompactRequest
+            if (r[0] !== "watch" && r[2] > lastActivity) lastActivity = r[2]
+          }
+          if (proxy.roundTrips() > m.sql && proxy.lastAt() > lastActivity) lastActivity = proxy.lastAt()
+          return Date.now() - lastActivity >= quietMs
+        },
+        { timeoutMs, intervalMs: 250, message: "the operator to go quiet" },
+      )
+      return lastActivity
+    }
+
+    // ---- the operator, watching nothing yet -------------------------------------------
+    let m = await mark()
+    let op = await startOperator()
+    await quiet(m, op.spawnedAt, 120_000)
+    const startBytes = memoryBytes(op.process.pid, "VmRSS")
+    o.log(`  operator up (pid ${op.process.pid}), RSS ${(startBytes / 2 ** 20).toFixed(0)} MiB`)
+
+    // ---- cold: N new bindings -------------------------------------------------------
+    m = await mark()
+    const t0 = Date.now()
+    const names = Array.from({ length: N }, (_, i) => `b${i}`)
+    let next = 0
+    const creators = Array.from({ length: 32 }, async () => {
+      while (next < N) {
+        const i = next++
+        await Effect.runPromise(
+          server.admin.create(BINDINGS, BINDING_NAMESPACE, {
+            apiVersion: "xlscsde.nhs.uk/v1",
+            kind: "AnalyticsWorkspaceBinding",
+            metadata: { name: names[i], namespace: BINDING_NAMESPACE },
+            spec: { workspace: `ws${i % o.workspaces}`, username: `user${i}`, expires: "2099-12-31" },
+          }),
+        )
+      }
+    })
+    await Promise.all(creators)
+    const createdSeconds = (Date.now() - t0) / 1000
+    await waitFor(() => ready() >= N, { timeoutMs: 60_000 + N * 200, intervalMs: 50, message: `${N} bindings READY` }).catch((e) => {
+      const seen: Record<string, number> = {}
+      for (const b of bindings.values()) seen[b.status?.statusText ?? "(no status)"] = (seen[b.status?.statusText ?? "(no status)"] ?? 0) + 1
+      throw new Error(`${e.message} (the benchmark sees ${bindings.size}: ${JSON.stringify(seen)})`)
+    })
+    const coldSeconds = (Date.now() - t0) / 1000
+    o.log(`  cold: ${N} created in ${createdSeconds.toFixed(1)} s, all READY at ${coldSeconds.toFixed(1)} s`)
+    const coldLast = await quiet(m, t0, 60_000 + N * 100)
+    const coldTraffic = await trafficSince(m)
+    const coldCpu = cpuSince(m.cpu)
+    const perBinding = (x: number) => x / N
+    const afterColdBytes = memoryBytes(op.process.pid, "VmRSS")
+    const writesPerBindingByKind = Object.fromEntries(Object.entries(coldTraffic.writesByKind).map(([k, v]) => [k, perBinding(v)]))
+    const cpuMs = (c: Cpu): Cpu => ({
+      operator: (1000 * c.operator) / N,
+      apiServer: (1000 * c.apiServer) / N,
+      controllers: (1000 * c.controllers) / N,
+      postgres: (1000 * c.postgres) / N,
+      postgresAll: (1000 * c.postgresAll) / N,
+    })
+    const cold = {
+      seconds: coldSeconds,
+      msPerBinding: (1000 * coldSeconds) / N,
+      settledSeconds: (coldLast - t0) / 1000,
+      cpu: coldCpu,
+      ...coldTraffic,
+      writesPerBinding: perBinding(coldTraffic.apiWrites),
+      writesPerBindingByKind,
+      sqlPerBinding: perBinding(coldTraffic.sqlRoundTrips),
+      cpuMsPerBinding: cpuMs(coldCpu),
+    }
+    o.log(`  cold settled at ${cold.settledSeconds.toFixed(1)} s; ${cold.writesPerBinding.toFixed(2)} writes, ${cold.sqlPerBinding.toFixed(2)} SQL per binding`)
+
+    // ---- restart over the converged bindings ---------------------------------------------
+    const first = await op.stop()
+    operatorCpuBase += first.cpu
+    operator = undefined
+    m = await mark()
+    op = await startOperator()
+    const restartLast = await quiet(m, op.spawnedAt, 60_000 + N * 100)
+    const restartTraffic = await trafficSince(m)
+    const restart = {
+      settledSeconds: (restartLast - op.spawnedAt) / 1000,
+      cpu: cpuSince(m.cpu),
+      ...restartTraffic,
+      sqlPerBinding: perBinding(restartTraffic.sqlRoundTrips),
+    }
+    const restartedBytes = memoryBytes(op.process.pid, "VmRSS")
+    o.log(`  restart settled in ${restart.settledSeconds.toFixed(1)} s: ${restart.apiWrites} writes, ${restart.apiRequests} requests, ${restart.sqlRoundTrips} SQL`)
+
+    // ---- replicas 0→1 by Keycloak's patch, with the N bindings present -------------------------
+    await server.setWorkloads(false)
+    await quiet(await mark(), Date.now(), 60_000)
+    m = await mark()
+    const S = Math.min(o.scaleUps, N)
+    const latencies: number[] = []
+    for (let i = 0; i < S; i++) {
+      const name = names[N - 1 - i]!
+      const d = bindings.get(name)?.status?.deploymentName as string | undefined
+      if (!d) throw new Error(`binding ${name} has no status.deploymentName`)
+      const scaled = new Promise<void>((resolve) => deploymentWaiters.set(d, resolve))
+      const s0 = performance.now()
+      await patchReplicasAsKeycloak({ kube: server.admin }, name, 1)
+      await Promise.race([scaled, Bun.sleep(30_000).then(() => Promise.reject(new Error(`Deployment ${d} was not scaled`)))])
+      latencies.push(performance.now() - s0)
+      deploymentWaiters.delete(d)
+    }
+    await quiet(m, Date.now(), 60_000)
+    const scaleTraffic = await trafficSince(m)
+    const scaleUp = {
+      samples: S,
+      p50Ms: percentile(latencies, 50),
+      p95Ms: percentile(latencies, 95),
+      p99Ms: percentile(latencies, 99),
+      maxMs: Math.max(...latencies),
+      ...scaleTraffic,
+      writesPerScaleUp: scaleTraffic.apiWrites / S,
+      cpu: cpuSince(m.cpu),
+    }
+    o.log(`  scale-up: p50 ${scaleUp.p50Ms.toFixed(1)} ms, p99 ${scaleUp.p99Ms.toFixed(1)} ms, ${scaleUp.writesPerScaleUp.toFixed(2)} writes each`)
+
+    const second = await op.stop()
+    operator = undefined
+    return {
+      server: o.server,
+      checkout: o.checkout,
+      bindings: N,
+      workspaces: o.workspaces,
+      cold,
+      restart,
+      memory: {
+        startBytes,
+        afterColdBytes,
+        restartedBytes,
+        peakBytes: Math.max(first.hwm, second.hwm),
+        growthPerBindingBytes: (restartedBytes - startBytes) / N,
+      },
+      scaleUp,
+      runSeconds: (performance.now() - runStarted) / 1000,
+    }
+  } finally {
+    if (operator) await operator.stop().catch(() => {})
+    for (const c of cleanups) await c().catch(() => {})
+  }
+}
