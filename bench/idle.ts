@@ -7,15 +7,15 @@
  * counted against a stub API client).
  */
 import { Duration, Effect } from "effect"
-import { makeBrowserLifecycle } from "../src/controller/browser.ts"
-import { makeIdleCuller } from "../src/controller/idle.ts"
-import { baseStatusFields } from "../src/controller/status-fields.ts"
+import { makeBrowserLifecycle } from "../src/reconciler/browser.ts"
+import { makeIdleCuller } from "../src/reconciler/idle.ts"
+import { baseStatusFields } from "../src/reconciler/status-fields.ts"
 import { BINDING_ANNOTATION } from "../src/domain/desired.ts"
 import { connectionHostnameFor, deploymentNameFor } from "../src/domain/naming.ts"
 import { make as makeGuacamoleDb } from "../src/guacamole/db.ts"
 import { makeMetrics } from "../src/http/metrics.ts"
-import type { KubeClientService, KubeObject } from "../src/kube/client.ts"
-import type { Informer } from "../src/kube/informer.ts"
+import type { KubeClientService, KubeObject } from "../src/runtime/client.ts"
+import type { Informer } from "../src/runtime/reflector.ts"
 import { createTestDatabase } from "../test/support/postgres.ts"
 
 const NAMESPACE = "guacamole"
@@ -96,7 +96,6 @@ export async function idleCheckCost(n: number): Promise<void> {
       settings: { timeout: Duration.minutes(30), checkInterval: Duration.minutes(5), gracePeriod: Duration.minutes(15), maxAge: undefined },
       namespace: NAMESPACE,
       bindings: () => bindings,
-      observeBinding: () => {},
       deployments: { get: (_ns: string | undefined, name: string) => byName.get(name) } as unknown as Informer,
       statusFields: baseStatusFields,
       events,

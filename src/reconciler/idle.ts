@@ -42,8 +42,6 @@ export interface IdleCullerEnv {
   /** The Guacamole namespace (where the Deployments are). */
   readonly namespace: string
   readonly bindings: () => ReadonlyArray<KubeObject>
-  /** Unused: writes through the runtime's client update the cache themselves (kept for bench/idle.ts). */
-  readonly observeBinding?: (o: KubeObject) => void
   readonly deployments: Pick<Store, "get">
   readonly statusFields: StatusFields
   readonly events: EventRecorder

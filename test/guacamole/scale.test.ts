@@ -117,7 +117,7 @@ afterAll(async () => {
   await db?.close()
 })
 
-/** The statements of one reconcile as src/controller/reconcile.ts makes them: inspect, then ensure only when it found changes. */
+/** The statements of one reconcile as src/reconciler/access.ts makes them: inspect, then ensure only when it found changes. */
 const reconcileStatements = async (a: GuacamoleAccess): Promise<Sent[]> => {
   const { pool, sent } = recording(db)
   try {
