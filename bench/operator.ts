@@ -72,10 +72,13 @@ export const growthFigures = (r: RunResult): Record<string, number> => ({
   "writes/scale-up": r.scaleUp.writesPerScaleUp,
 })
 
-/** Cost at N / cost at the smallest N, for every growth figure. */
-export const growthOf = (r: RunResult, smallest: RunResult): Record<string, number> => {
+/**
+ * Cost at N / cost at the smallest N, for every growth figure; null where the smallest N cost
+ * nothing measurable (a CPU figure below the clock tick, say) and N did: no ratio says that.
+ */
+export const growthOf = (r: RunResult, smallest: RunResult): Record<string, number | null> => {
   const base = growthFigures(smallest)
-  return Object.fromEntries(Object.entries(growthFigures(r)).map(([k, v]) => [k, base[k]! === 0 ? (v === 0 ? 1 : Infinity) : v / base[k]!]))
+  return Object.fromEntries(Object.entries(growthFigures(r)).map(([k, v]) => [k, base[k]! === 0 ? (v === 0 ? 1 : null) : v / base[k]!]))
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
@@ -89,8 +92,9 @@ export function table(results: ReadonlyArray<RunResult>): string {
   const smallest = rs[0]!
   const real = rs[0]!.server === "kube-apiserver"
   const g = (r: RunResult, key: string) => {
-    const x = growthOf(r, smallest)[key]!
-    return r === smallest ? "" : ` (${x.toFixed(2)}×${x > GROWTH_FLAG ? " ⚠" : ""})`
+    const x = growthOf(r, smallest)[key]
+    if (r === smallest) return ""
+    return x === null || x === undefined ? " (from 0)" : ` (${x.toFixed(2)}×${x > GROWTH_FLAG ? " ⚠" : ""})`
   }
   const kinds = [...new Set(rs.flatMap((r) => Object.keys(r.cold.writesPerBindingByKind)))].sort()
   const rows: Array<[string, (r: RunResult) => string]> = [
@@ -101,7 +105,7 @@ export function table(results: ReadonlyArray<RunResult>): string {
     ["  API server CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.apiServer)}${g(r, "cold API server CPU ms/binding")}`],
     ["  PostgreSQL CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.postgres)}${g(r, "cold PostgreSQL CPU ms/binding")}`],
     ["restart over converged: settled", (r) => `${f1(r.restart.settledSeconds)} s${g(r, "restart ms/binding")}`],
-    ["  writes / requests / SQL round trips", (r) => `${r.restart.apiWrites} / ${r.restart.apiRequests} / ${r.restart.sqlRoundTrips}${g(r, "restart SQL/binding")}`],
+    ["  writes / requests / SQL round trips (statements)", (r) => `${r.restart.apiWrites} / ${r.restart.apiRequests} / ${r.restart.sqlRoundTrips} (${r.restart.sqlStatements})${g(r, "restart SQL/binding")}`],
     ["  CPU s: operator / API server / PostgreSQL [all]", (r) => cpuCell(r.restart.cpu, real)],
     ["operator RSS: peak (start → settled)", (r) => `${mib(r.memory.peakBytes)} (${mib(r.memory.startBytes)} → ${mib(r.memory.restartedBytes)})`],
     ["  growth per binding", (r) => `${f1(r.memory.growthPerBindingBytes / 1024)} KiB${g(r, "RSS growth/binding")}`],
@@ -110,6 +114,7 @@ export function table(results: ReadonlyArray<RunResult>): string {
     ["API writes per new binding", (r) => `${f2(r.cold.writesPerBinding)}${g(r, "cold writes/binding")}`],
     ...kinds.map((k): [string, (r: RunResult) => string] => [`  ${k}`, (r) => f2(r.cold.writesPerBindingByKind[k] ?? 0)]),
     ["SQL round trips per new binding", (r) => `${f2(r.cold.sqlPerBinding)}${g(r, "cold SQL/binding")}`],
+    ["  statements per new binding", (r) => f2(r.cold.sqlStatements / r.bindings)],
     ["run took", (r) => `${f1(r.runSeconds)} s`],
   ]
   const header = [`figure (${rs[0]!.server})`, ...rs.map((r) => r.bindings.toLocaleString("en-GB"))]

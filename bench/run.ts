@@ -18,8 +18,8 @@ import { createTestDatabase, type TestDatabase } from "../test/support/postgres.
 import { resourceType } from "../test/support/resource-types.ts"
 import { waitFor } from "../test/support/wait.ts"
 import type { CompactRequest } from "./emulator.ts"
-import { startPgProxy, type PgProxy } from "./pg-proxy.ts"
-import { cpuSeconds, memoryBytes, postgresProcesses, sumCpu } from "./proc.ts"
+import { startPgProxy, type PgProxy } from "../test/support/pg-proxy.ts"
+import { cpuSeconds, memoryBytes, postgresProcesses, sumCpu } from "../test/support/proc.ts"
 import { startBenchServer, type BenchServer, type BenchServerKind } from "./servers.ts"
 
 const BINDINGS = resourceType("xlscsde.nhs.uk", "analyticsworkspacebindings")
@@ -54,7 +54,9 @@ export interface Traffic {
   readonly apiWrites: number
   /** Writes by `verb resource[/subresource]`. */
   readonly writesByKind: Record<string, number>
+  /** Waits for PostgreSQL (statements pipelined on one connection count once). */
   readonly sqlRoundTrips: number
+  readonly sqlStatements: number
 }
 
 export interface RunResult {
@@ -256,14 +258,19 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
         postgresAll: b.postgresAll - a.postgresAll,
       }
     }
-    const mark = async () => ({ api: (await server.operatorRequests()).length, sql: proxy.roundTrips(), cpu: cpuNow() })
+    const mark = async () => ({
+      api: (await server.operatorRequests()).length,
+      sql: proxy.roundTrips(),
+      statements: proxy.statements(),
+      cpu: cpuNow(),
+    })
     type Mark = Awaited<ReturnType<typeof mark>>
     const trafficSince = async (m: Mark): Promise<Traffic> => {
       const reqs = (await server.operatorRequests()).slice(m.api)
       const writes = reqs.filter(([verb]) => WRITE_VERBS.has(verb))
       const writesByKind: Record<string, number> = {}
       for (const [verb, resource] of writes) writesByKind[`${verb} ${resource}`] = (writesByKind[`${verb} ${resource}`] ?? 0) + 1
-      return { apiRequests: reqs.length, apiWrites: writes.length, writesByKind, sqlRoundTrips: proxy.roundTrips() - m.sql }
+      return { apiRequests: reqs.length, apiWrites: writes.length, writesByKind, sqlRoundTrips: proxy.roundTrips() - m.sql, sqlStatements: proxy.statements() - m.statements }
     }
     /**
      * Waits until the operator has been quiet (no API request other than a watch, no SQL round

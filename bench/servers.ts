@@ -27,7 +27,7 @@ import {
   waitForGrants,
 } from "../test/support/servers.ts"
 import type { CompactRequest, EmulatorAnswer, EmulatorQuery } from "./emulator.ts"
-import { findProcesses } from "./proc.ts"
+import { findProcesses } from "../test/support/proc.ts"
 import { KubeConfig } from "@kubernetes/client-node"
 
 export type BenchServerKind = "emulator" | "kube-apiserver"

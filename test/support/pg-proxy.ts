@@ -1,8 +1,11 @@
 /**
- * A TCP proxy between the operator and PostgreSQL that counts round trips
- * without changing either side: the client's Sync ('S', the end of one
- * extended-protocol exchange) and simple Query ('Q') messages after the
- * startup packet. It also reads each connection's BackendKeyData ('K') from
+ * A TCP proxy between the operator and PostgreSQL that counts statements
+ * and round trips without changing either side. A statement is one of the
+ * client's Sync ('S', the end of one extended-protocol exchange) or simple
+ * Query ('Q') messages after the startup packet; a round trip is a wait for
+ * the server: a statement sent while no earlier one of its connection is
+ * still unanswered (the server ends each answer with ReadyForQuery, 'Z'), so
+ * statements a client pipelines count once. It also reads each connection's BackendKeyData ('K') from
  * the server, so the CPU time of exactly the operator's backends can be read
  * from /proc (a backend's last figure is kept when its connection closes).
  */
@@ -11,9 +14,11 @@ import { cpuSeconds } from "./proc.ts"
 
 export interface PgProxy {
   readonly port: number
-  /** Round trips (Sync + simple Query) so far. */
+  /** Statements (Sync + simple Query) so far. */
+  statements(): number
+  /** Round trips so far: statements sent with nothing outstanding on their connection. */
   roundTrips(): number
-  /** When the last round trip was sent (ms since the epoch). */
+  /** When the last statement was sent (ms since the epoch). */
   lastAt(): number
   /** CPU seconds of the backends serving the proxy's connections, open and closed. */
   backendCpuSeconds(): number
@@ -23,7 +28,10 @@ export interface PgProxy {
 const SSL_REQUEST = 80877103
 const GSSENC_REQUEST = 80877104
 
+/** The client must not negotiate TLS through the proxy (DB_SSLMODE=disable): encrypted traffic cannot be counted. */
 export async function startPgProxy(upstream: { host: string; port: number }): Promise<PgProxy> {
+  let statements = 0
+  let encrypted = false
   let trips = 0
   let last = Date.now()
   const live = new Map<Socket, number | undefined>()
@@ -38,6 +46,8 @@ export async function startPgProxy(upstream: { host: string; port: number }): Pr
     let cbuf: Buffer = Buffer.alloc(0)
     let started = false
     let pendingOneByteAnswers = 0
+    // Statements of this connection not yet answered with ReadyForQuery.
+    let outstanding = 0
     client.on("data", (chunk: Buffer) => {
       db.write(chunk)
       cbuf = cbuf.length === 0 ? chunk : Buffer.concat([cbuf, chunk])
@@ -57,7 +67,9 @@ export async function startPgProxy(upstream: { host: string; port: number }): Pr
           const len = cbuf.readInt32BE(at + 1)
           if (cbuf.length - at < 1 + len) break
           if (type === 0x53 /* S */ || type === 0x51 /* Q */) {
-            trips++
+            statements++
+            if (outstanding === 0) trips++
+            outstanding++
             last = Date.now()
           }
           at += 1 + len
@@ -65,30 +77,36 @@ export async function startPgProxy(upstream: { host: string; port: number }): Pr
       }
       cbuf = cbuf.subarray(at)
     })
-    // Server → client: find BackendKeyData once, then stop parsing.
+    // Server → client: BackendKeyData once, and every ReadyForQuery.
     let sbuf: Buffer = Buffer.alloc(0)
     let keyFound = false
+    let ready = false
     db.on("data", (chunk: Buffer) => {
       client.write(chunk)
-      if (keyFound) return
       sbuf = sbuf.length === 0 ? chunk : Buffer.concat([sbuf, chunk])
       let at = 0
       while (pendingOneByteAnswers > 0 && sbuf.length - at >= 1) {
         pendingOneByteAnswers--
+        // 'S': the server takes TLS, and nothing on this connection can be read or counted.
+        if (sbuf[at] === 0x53) encrypted = true
         at += 1
       }
       while (sbuf.length - at >= 5) {
         const type = sbuf[at]!
         const len = sbuf.readInt32BE(at + 1)
         if (sbuf.length - at < 1 + len) break
-        if (type === 0x4b /* K */) {
+        if (type === 0x4b /* K */ && !keyFound) {
           live.set(client, sbuf.readInt32BE(at + 5))
           keyFound = true
-          break
+        }
+        if (type === 0x5a /* Z */) {
+          // The first ReadyForQuery ends the start-up, which no statement asked for.
+          if (ready && outstanding > 0) outstanding--
+          ready = true
         }
         at += 1 + len
       }
-      sbuf = keyFound ? Buffer.alloc(0) : sbuf.subarray(at)
+      sbuf = sbuf.subarray(at)
     })
     const end = () => {
       if (!live.has(client)) return
@@ -104,12 +122,17 @@ export async function startPgProxy(upstream: { host: string; port: number }): Pr
     client.on("close", end).on("error", end)
     db.on("close", end).on("error", end)
   })
+  const counted = (n: number) => {
+    if (encrypted) throw new Error("a client negotiated TLS through the SQL proxy: its statements cannot be counted (use sslmode disable)")
+    return n
+  }
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const address = server.address()
   if (address === null || typeof address === "string") throw new Error("the SQL proxy has no port")
   return {
     port: address.port,
-    roundTrips: () => trips,
+    statements: () => counted(statements),
+    roundTrips: () => counted(trips),
     lastAt: () => last,
     backendCpuSeconds: () => {
       let s = closedCpu
