@@ -156,7 +156,9 @@ const freePort = (): number => {
 async function spawnOperator(checkout: string, server: BenchServer, db: TestDatabase, proxy: PgProxy): Promise<Operator> {
   const port = freePort()
   const spawnedAt = Date.now()
-  const child = Bun.spawn(["bun", resolve(checkout, "src/main.ts"), "--kubeconfig", server.operatorKubeconfigPath], {
+  // BENCH_OPERATOR_BUN_FLAGS: flags for the operator's bun, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof" for a profile.
+  const flags = (process.env.BENCH_OPERATOR_BUN_FLAGS ?? "").split(" ").filter((f) => f !== "")
+  const child = Bun.spawn(["bun", ...flags, resolve(checkout, "src/main.ts"), "--kubeconfig", server.operatorKubeconfigPath], {
     cwd: checkout,
     env: {
       PATH: process.env.PATH ?? "",

@@ -61,10 +61,14 @@ export const makeWorkQueue = (
       }).pipe(Effect.zipRight(Queue.shutdown(ready))),
     )
 
+    // Keys queued again while a worker has them: they wait, but not in `ready` (kept so that depth is O(1)).
+    let dirtyWhileProcessing = 0
+
     const add = (key: string) => {
       if (closed || dirty.has(key)) return
       dirty.add(key)
-      if (!processing.has(key)) Queue.unsafeOffer(ready, key)
+      if (processing.has(key)) dirtyWhileProcessing++
+      else Queue.unsafeOffer(ready, key)
     }
 
     const addAfter = (key: string, delay: Duration.Duration) => {
@@ -96,7 +100,10 @@ export const makeWorkQueue = (
 
     const done = (key: string) => {
       processing.delete(key)
-      if (dirty.has(key)) Queue.unsafeOffer(ready, key)
+      if (dirty.has(key)) {
+        dirtyWhileProcessing--
+        Queue.unsafeOffer(ready, key)
+      }
     }
 
     const worker = (process: (key: string) => Effect.Effect<void>) =>
@@ -115,7 +122,7 @@ export const makeWorkQueue = (
         failureCounts.delete(key)
       },
       failures: (key) => failureCounts.get(key) ?? 0,
-      depth: () => dirty.size - [...dirty].filter((k) => processing.has(k)).length,
+      depth: () => dirty.size - dirtyWhileProcessing,
       active: () => processing.size,
       run: (concurrency, process) =>
         Effect.forEach(

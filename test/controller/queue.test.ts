@@ -64,6 +64,35 @@ describe("work queue", () => {
     })
   })
 
+  test("depth counts the keys waiting for a worker, a key queued again while a worker has it from when it is free", async () => {
+    await withQueue(async (q, scope) => {
+      const gate = Effect.runSync(Deferred.make<void>())
+      const seen: string[] = []
+      q.add("ns/a")
+      q.add("ns/b")
+      await Effect.runPromise(
+        Scope.extend(
+          q.run(1, (k) =>
+            Effect.suspend(() => {
+              seen.push(k)
+              // The first run of ns/a holds the only worker until the test lets it go.
+              return seen.length === 1 ? Deferred.await(gate) : Effect.void
+            }),
+          ),
+          scope,
+        ),
+      )
+      await waitFor(() => seen.length === 1)
+      expect(q.depth()).toBe(1)
+      q.add("ns/a")
+      expect(q.depth()).toBe(1)
+      Effect.runSync(Deferred.succeed(gate, undefined))
+      await waitFor(() => seen.length === 3)
+      expect(seen).toEqual(["ns/a", "ns/b", "ns/a"])
+      await waitFor(() => q.depth() === 0 && q.active() === 0)
+    })
+  })
+
   test("concurrency across keys is bounded by the worker count", async () => {
     await withQueue(async (q, scope) => {
       const gate = Effect.runSync(Deferred.make<void>())
