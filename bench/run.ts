@@ -173,12 +173,13 @@ async function spawnOperator(checkout: string, server: BenchServer, db: TestData
       BROWSER_URL: "https://jupyter.bench",
       NAMESPACE: GUACAMOLE_NAMESPACE,
       HTTP_PORT: String(port),
-      LOG_LEVEL: "error",
+      LOG_LEVEL: process.env.BENCH_OPERATOR_LOG ? "debug" : "error",
       // The periodic work would land inside the phases: measured on its own, not mixed in.
       RESYNC_INTERVAL: "24h",
       VERIFY_INTERVAL: "24h",
     },
-    stdout: "ignore",
+    // BENCH_OPERATOR_LOG: a file the operator's log (at debug level) is appended to.
+    stdout: process.env.BENCH_OPERATOR_LOG ? Bun.file(process.env.BENCH_OPERATOR_LOG) : "ignore",
     stderr: "inherit",
   })
   let last = 0

@@ -265,8 +265,24 @@ const formatIssue = (issue: ParseResult.ParseIssue): string => {
 const decode = Schema.decodeUnknownEither(BindingSchema, { errors: "first", onExcessProperty: "ignore" })
 
 /** Decodes an object from the API server into a Binding, or says in one sentence why it cannot be used. */
-export const decodeBinding = (u: unknown): Either.Either<Binding, InvalidBinding> =>
+const decodeOnce = (u: unknown): Either.Either<Binding, InvalidBinding> =>
   Either.mapLeft(decode(u), (e) => new InvalidBinding({ message: formatIssue(e.issue) }))
+
+/**
+ * The decoding of each object, kept while the object lives: a cached binding is read by the
+ * indexes, the event handlers and its reconcile, and the caches replace an object on every
+ * change rather than modify it, so one decoding per version serves them all.
+ */
+const decoded = new WeakMap<object, Either.Either<Binding, InvalidBinding>>()
+
+export const decodeBinding = (u: unknown): Either.Either<Binding, InvalidBinding> => {
+  if (typeof u !== "object" || u === null) return decodeOnce(u)
+  const known = decoded.get(u)
+  if (known !== undefined) return known
+  const result = decodeOnce(u)
+  decoded.set(u, result)
+  return result
+}
 
 /** The work-queue key of a binding: `namespace/name`. */
 export const bindingKey = (b: { readonly metadata: { readonly namespace?: string; readonly name?: string } }): string =>
