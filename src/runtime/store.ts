@@ -9,6 +9,8 @@
  * cache silently, even when it arrives before the write's answer does; an
  * event older than what the cache holds is dropped.
  *
+ * Objects are kept without `metadata.managedFields`.
+ *
  * Indexes map each object to values (an identity, a name) so that the
  * controller finds the objects of a value without a scan.
  */
@@ -84,6 +86,9 @@ export const makeWriter = (
   const set = (key: string, object: KubeObject) => {
     const previous = cache.get(key)
     if (previous) unindex(key, previous)
+    // The server's field-ownership records are no reconciler's business and are most of a small
+    // object's size (as client-go's TransformStripManagedFields, they are not kept).
+    if (object.metadata.managedFields !== undefined) delete (object.metadata as { managedFields?: unknown }).managedFields
     cache.set(key, object)
     for (const [name, indexer] of Object.entries(indexers)) {
       const index = indexes.get(name)!

@@ -59,3 +59,19 @@ test("an event older than the cached object is dropped", () => {
   expect(w.store.get("ns", "c")?.metadata.resourceVersion).toBe("4")
   expect(seen).toEqual([["ADDED", "1"]])
 })
+
+test("objects are cached without the server's managedFields, from the watch and from own writes alike", () => {
+  const { w } = writer()
+  const withFields = (rv: string): KubeObject => ({
+    metadata: { name: "c", namespace: "ns", resourceVersion: rv, managedFields: [{ manager: "kubectl", operation: "Update" }] },
+    data: { k: "v" },
+  })
+  w.apply("ADDED", withFields("1"))
+  expect(w.store.get("ns", "c")?.metadata.managedFields).toBeUndefined()
+  expect(w.store.get("ns", "c")?.data).toEqual({ k: "v" })
+  w.writing("ns", "c")(withFields("2"))
+  expect(w.store.get("ns", "c")?.metadata.resourceVersion).toBe("2")
+  expect(w.store.get("ns", "c")?.metadata.managedFields).toBeUndefined()
+  w.replace([withFields("3")])
+  expect(w.store.list().map((o) => o.metadata.managedFields)).toEqual([undefined])
+})
