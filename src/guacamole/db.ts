@@ -54,7 +54,7 @@
  * creating the group twice. Where duplicates already exist (left by the
  * previous operator) the oldest (lowest id) is used.
  */
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import type postgres from "postgres"
 import {
   classifyError,
@@ -774,8 +774,13 @@ const run = <A>(operation: string, f: (track: Track, signal: AbortSignal) => Pro
       (a) => resume(Effect.succeed(a)),
       (e) => resume(Effect.fail(classifyError(e, operation))),
     )
-    return Effect.promise(() => settled)
+    // Interruption waits for the rollback, but not for ever: a query cancelled before postgres.js
+    // sent it may never settle, and a stop must not hang on it (the pool's end closes its connection).
+    return Effect.promise(() => settled).pipe(Effect.timeoutTo({ duration: CANCEL_WAIT, onTimeout: () => undefined, onSuccess: () => undefined }))
   })
+
+/** How long an interrupted operation waits for its queries to be cancelled and its transaction rolled back. */
+const CANCEL_WAIT = Duration.seconds(3)
 
 /** Thrown inside an operation that was interrupted before its next step; never seen by a caller. */
 const interrupted = (operation: string) =>
@@ -830,11 +835,22 @@ const keyedMutex = (waitMs: number) => {
         code: "WORKSPACE_BUSY",
       })
     }
+    // Interrupted while holding the turn: pass it on at once. The workspace's advisory lock still
+    // serialises its writers in the database; this turn only keeps them from tying up the pool, and
+    // must not stay taken by an operation whose queries the server may never answer now.
+    let released = false
+    const releaseOnce = () => {
+      if (released) return
+      released = true
+      release()
+      if (tails.get(key) === tail) tails.delete(key)
+    }
+    signal.addEventListener("abort", releaseOnce, { once: true })
     try {
       return await f()
     } finally {
-      release()
-      if (tails.get(key) === tail) tails.delete(key)
+      signal.removeEventListener("abort", releaseOnce)
+      releaseOnce()
     }
   }
 }
