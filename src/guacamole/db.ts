@@ -54,7 +54,7 @@
  * creating the group twice. Where duplicates already exist (left by the
  * previous operator) the oldest (lowest id) is used.
  */
-import { Context, Duration, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import type postgres from "postgres"
 import {
   classifyError,
@@ -776,11 +776,17 @@ const run = <A>(operation: string, f: (track: Track, signal: AbortSignal) => Pro
     )
     // Interruption waits for the rollback, but not for ever: a query cancelled before postgres.js
     // sent it may never settle, and a stop must not hang on it (the pool's end closes its connection).
-    return Effect.promise(() => settled).pipe(Effect.timeoutTo({ duration: CANCEL_WAIT, onTimeout: () => undefined, onSuccess: () => undefined }))
+    // The bound is a plain timer: a canceller runs uninterruptibly, so an Effect timeout could not
+    // interrupt the wait it is meant to bound.
+    return Effect.promise(() => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const bound = new Promise<void>((r) => (timer = setTimeout(r, CANCEL_WAIT_MS)))
+      return Promise.race([settled, bound]).finally(() => clearTimeout(timer))
+    })
   })
 
 /** How long an interrupted operation waits for its queries to be cancelled and its transaction rolled back. */
-const CANCEL_WAIT = Duration.seconds(3)
+const CANCEL_WAIT_MS = 3_000
 
 /** Thrown inside an operation that was interrupted before its next step; never seen by a caller. */
 const interrupted = (operation: string) =>
