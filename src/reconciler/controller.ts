@@ -26,6 +26,7 @@ import { makeBrowserLifecycle } from "./browser.ts"
 import { classifyFailure, errorPolicy, makeInstallationHealth, reportInstallation, type InstallationHealth } from "./classify.ts"
 import { Applied, Browsers, Caches, Installation, ReconcilerSettings, Recorder } from "./deps.ts"
 import { cullerEnabled, makeIdleCuller } from "./idle.ts"
+import { OWNER_INDEX } from "./children.ts"
 import { DEPLOYMENT_INDEX, IDENTITY_INDEX, reconcile } from "./reconcile.ts"
 import { discoverStatusFields, type StatusFields } from "./status-fields.ts"
 
@@ -140,6 +141,7 @@ export const startController = (
           const name = child.metadata.labels?.[DEPLOYMENT_NAME_LABEL]
           return name ? bindings.byIndex(DEPLOYMENT_INDEX, name).map(bindingKey) : []
         },
+        indexers: { [OWNER_INDEX]: (o) => one(ownerBindingKey(o)) },
         ...(resource === Deployments ? { changed: deploymentChanged } : {}),
       })),
       concurrency: settings.concurrency,
@@ -166,7 +168,7 @@ export const startController = (
     )
 
     /**
-     * One batched read of every cached binding's rows (one statement per thousand bindings): the
+     * One batched read of every cached binding's rows (one statement per 5,000 bindings): the
      * applied state becomes exactly the bindings found right. When it fails, the applied state is
      * emptied and each binding reads its own rows at its reconcile, as without it.
      */
