@@ -55,6 +55,8 @@ export interface ChildSpec {
   readonly map: (child: KubeObject, parents: Store) => ReadonlyArray<string>
   /** Whether a change reaches the queue (default: every change). */
   readonly changed?: (previous: KubeObject, next: KubeObject) => boolean
+  /** Indexes of the children's cache (a parent's children found without a scan). */
+  readonly indexers?: Indexers
 }
 
 export interface ControllerSpec {
@@ -148,6 +150,7 @@ export const makeController = (spec: ControllerSpec): Effect.Effect<Controller, 
           if (type === "MODIFIED" && previous && child.changed && !child.changed(previous, object)) return
           for (const key of child.map(object, parents!)) queue.add(key)
         },
+        child.indexers,
       ),
     )
     const informers = [...parentInformers, ...childInformers]
@@ -186,7 +189,9 @@ export const makeController = (spec: ControllerSpec): Effect.Effect<Controller, 
               for (const other of action.wake ?? []) if (other !== key) queue.add(other)
               metrics.reconcileTotal.inc({ controller: CONTROLLER, result: action.requeueAfter ? "requeue_after" : "success" })
               metrics.kubeWrites.inc({ controller: CONTROLLER }, writes)
-              yield* Effect.logInfo("reconciled").pipe(
+              // A reconcile that wrote nothing (a resync's or a restart's look at a converged object) is
+              // not news: at 10,000 objects it would be 10,000 lines every interval.
+              yield* (writes > 0 ? Effect.logInfo : Effect.logDebug)("reconciled").pipe(
                 Effect.annotateLogs({ key, result: action.result, writes, durationMs }),
               )
               return

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { Deployments } from "../../src/runtime/resources.ts"
-import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, writesDuringResync, type Harness } from "../support/operator.ts"
 import { forEachServer } from "../support/servers.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -31,6 +31,16 @@ forEachServer("reconciles", (server) => {
     await h.waitForStatus("once", "READY")
     await settled(h)
     expect(reconciles("once")).toBe(1)
+  })
+
+  test("a reconcile that wrote something is logged at INFO; a resync's look that wrote nothing at DEBUG", async () => {
+    const levels = () =>
+      logs
+        .filter((l) => l.includes('"message":"reconciled"') && l.includes('"key":"jupyterhub/once"'))
+        .map((l) => JSON.parse(l).logLevel as string)
+    expect(levels()).toEqual(["INFO"])
+    expect(await writesDuringResync(h)).toEqual([])
+    expect(levels()).toEqual(["INFO", "DEBUG"])
   })
 
   test("a hand edit of its Deployment is still seen and put right", async () => {
