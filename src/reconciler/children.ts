@@ -21,6 +21,9 @@ export interface Owned {
   readonly object: KubeObject
 }
 
+/** The index of the browser objects' caches by the key of the binding they belong to (their binding annotation). */
+export const OWNER_INDEX = "owner"
+
 /** The objects of binding `key` in the caches; those of the original operator (no binding annotation) by name. */
 export const ownedObjects = (key: string, deploymentName: string | undefined) =>
   Effect.map(Caches, (caches) => {
@@ -30,10 +33,9 @@ export const ownedObjects = (key: string, deploymentName: string | undefined) =>
       [Services, caches.services, deploymentName && serviceNameFor(deploymentName)],
       [Secrets, caches.secrets, deploymentName && secretNameFor(deploymentName)],
     ] as const satisfies ReadonlyArray<readonly [ResourceType, Store, string | undefined]>) {
-      for (const object of store.list()) {
-        const owner = ownerBindingKey(object)
-        if (owner === key || (owner === undefined && object.metadata.name === legacyName)) owned.push({ rt, object })
-      }
+      for (const object of store.byIndex(OWNER_INDEX, key)) owned.push({ rt, object })
+      const legacy = legacyName === undefined ? undefined : store.get(store.namespace, legacyName)
+      if (legacy && ownerBindingKey(legacy) === undefined) owned.push({ rt, object: legacy })
     }
     return owned
   })

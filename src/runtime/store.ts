@@ -64,7 +64,9 @@ export const makeWriter = (
   indexers: Indexers = {},
 ): Writer => {
   const cache = new Map<string, KubeObject>()
-  const indexes = new Map<string, Map<string, Set<string>>>(Object.keys(indexers).map((name) => [name, new Map()]))
+  // value → the key of its one object, or the keys of several: most values (an identity, a
+  // binding's key) map to one object, and a Set for each would be most of an index's memory.
+  const indexes = new Map<string, Map<string, string | Set<string>>>(Object.keys(indexers).map((name) => [name, new Map()]))
   /** The resourceVersion of the operator's last write of a key, until the watch shows it. */
   const echoes = new Map<string, string>()
   /** Writes in flight per key, and the changes the watch delivered meanwhile (decided when they end). */
@@ -78,8 +80,11 @@ export const makeWriter = (
       const index = indexes.get(name)!
       for (const value of indexer(object)) {
         const keys = index.get(value)
-        keys?.delete(key)
-        if (keys?.size === 0) index.delete(value)
+        if (keys === key) index.delete(value)
+        else if (typeof keys === "object") {
+          keys.delete(key)
+          if (keys.size === 1) index.set(value, keys.values().next().value!)
+        }
       }
     }
   }
@@ -93,9 +98,11 @@ export const makeWriter = (
     for (const [name, indexer] of Object.entries(indexers)) {
       const index = indexes.get(name)!
       for (const value of indexer(object)) {
-        const keys = index.get(value) ?? new Set<string>()
-        keys.add(key)
-        index.set(value, keys)
+        const keys = index.get(value)
+        if (keys === undefined) index.set(value, key)
+        else if (typeof keys === "string") {
+          if (keys !== key) index.set(value, new Set([keys, key]))
+        } else keys.add(key)
       }
     }
   }
@@ -196,7 +203,9 @@ export const makeWriter = (
     list: () => [...cache.values()],
     byIndex: (index, value) => {
       const keys = indexes.get(index)?.get(value)
-      return keys ? [...keys].flatMap((k) => cache.get(k) ?? []) : []
+      if (keys === undefined) return []
+      if (typeof keys === "string") return cache.has(keys) ? [cache.get(keys)!] : []
+      return [...keys].flatMap((k) => cache.get(k) ?? [])
     },
   }
   return { store, apply, replace, writing }

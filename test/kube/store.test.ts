@@ -75,3 +75,26 @@ test("objects are cached without the server's managedFields, from the watch and 
   w.replace([withFields("3")])
   expect(w.store.list().map((o) => o.metadata.managedFields)).toEqual([undefined])
 })
+
+test("an index value shared by several objects finds each of them, and none once they are gone", () => {
+  const { w } = writer()
+  const named = (name: string, rv: string, value: string): KubeObject => ({
+    metadata: { name, namespace: "ns", resourceVersion: rv },
+    data: { k: value },
+  })
+  w.apply("ADDED", named("a", "1", "shared"))
+  w.apply("ADDED", named("b", "2", "shared"))
+  w.apply("ADDED", named("c", "3", "shared"))
+  const names = (value: string) => w.store.byIndex("byValue", value).map((o) => o.metadata.name).sort()
+  expect(names("shared")).toEqual(["a", "b", "c"])
+  w.apply("DELETED", named("b", "4", "shared"))
+  expect(names("shared")).toEqual(["a", "c"])
+  // An object whose value changes leaves the old value's entry.
+  w.apply("MODIFIED", named("a", "5", "own"))
+  expect(names("shared")).toEqual(["c"])
+  expect(names("own")).toEqual(["a"])
+  w.apply("DELETED", named("c", "6", "shared"))
+  expect(names("shared")).toEqual([])
+  w.replace([])
+  expect(names("own")).toEqual([])
+})
