@@ -63,13 +63,27 @@ export class Store {
     const b = this.buckets.get(gr)
     if (!b) return []
     const out: { key: string; obj: any }[] = []
-    for (const [key, obj] of b) {
+    for (const key of this.sortedKeys(gr)) {
+      const obj = b.get(key)
       if (namespace !== undefined && obj.metadata?.namespace !== namespace) continue
       out.push({ key, obj })
     }
-    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     return out
   }
+
+  /**
+   * The keys of a resource in order, sorted again only after a key came or went: a list of
+   * 10,000 objects read in pages of 500 would otherwise sort them twenty times.
+   */
+  private sortedKeys(gr: string): ReadonlyArray<string> {
+    let keys = this.sorted.get(gr)
+    if (!keys) {
+      keys = [...(this.buckets.get(gr)?.keys() ?? [])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      this.sorted.set(gr, keys)
+    }
+    return keys
+  }
+  private readonly sorted = new Map<string, string[]>()
 
   /** Resources that currently hold objects. */
   resources(): string[] {
@@ -90,6 +104,7 @@ export class Store {
     const rv = this.next()
     obj.metadata.resourceVersion = String(rv)
     this.bucket(gr).set(key, obj)
+    this.sorted.delete(gr)
     if (obj.metadata.uid) this.uidIndex.set(obj.metadata.uid, { gr, key })
     this.emit({ rv, type: "ADDED", gr, obj })
     return obj
@@ -101,6 +116,7 @@ export class Store {
     const rv = this.next()
     obj.metadata.resourceVersion = String(rv)
     this.bucket(gr).set(key, obj)
+    if (!prev) this.sorted.delete(gr)
     this.emit({ rv, type: "MODIFIED", gr, obj, prev })
     return obj
   }
@@ -113,6 +129,7 @@ export class Store {
     const obj = structuredClone(prev)
     obj.metadata.resourceVersion = String(rv)
     this.bucket(gr).delete(key)
+    this.sorted.delete(gr)
     if (prev.metadata?.uid) this.uidIndex.delete(prev.metadata.uid)
     this.emit({ rv, type: "DELETED", gr, obj, prev })
     return obj
