@@ -3,7 +3,7 @@
  * bindings grows, on this machine.
  *
  *   bun run bench [--bindings 1000,2000,5000,10000] [--server emulator|kube-apiserver|both]
- *                 [--checkout DIR] [--json FILE] [--append] [--workspaces N] [--scale N] [--idle-bindings N]
+ *                 [--checkout DIR] [--binary FILE] [--json FILE] [--append] [--workspaces N] [--scale N] [--idle-bindings N]
  *
  * For each size and API server it starts a fresh server, a fresh Guacamole
  * database on the test PostgreSQL (DATABASE_URL) and the operator of DIR
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     bindings: { type: "string", default: "1000" },
     server: { type: "string", default: "emulator" },
     checkout: { type: "string", default: repoRoot },
+    binary: { type: "string" },
     json: { type: "string", default: "bench-results.json" },
     workspaces: { type: "string" },
     scale: { type: "string", default: "100" },
@@ -49,6 +50,8 @@ const servers: BenchServerKind[] =
   values.server === "both" ? ["emulator", "kube-apiserver"] : values.server === "emulator" || values.server === "kube-apiserver" ? [values.server] : []
 if (servers.length === 0) throw new Error(`--server: emulator, kube-apiserver or both, not ${values.server}`)
 const checkout = resolve(values.checkout)
+/** --binary: the compiled operator (`bun run build`), what users run, instead of `bun src/main.ts`. */
+const binary = values.binary ? resolve(values.binary) : undefined
 const jsonPath = resolve(values.json)
 /** Workspaces: --workspaces, or one for every ten bindings (10,000 bindings over 1,000 workspaces). */
 const workspacesFor = (n: number) => (values.workspaces ? Number(values.workspaces) : Math.max(1, Math.round(n / 10)))
@@ -152,7 +155,7 @@ if (import.meta.main) {
         2,
       ) + "\n",
     )
-  console.log(`operator benchmark: ${sizes.join(", ")} bindings on ${servers.join(" and ")}; operator of ${checkout}`)
+  console.log(`operator benchmark: ${sizes.join(", ")} bindings on ${servers.join(" and ")}; operator of ${checkout}${binary ? `, compiled (${binary})` : ""}`)
   console.log(`PostgreSQL: ${usingRealPostgres ? "the real server (DATABASE_URL)" : "embedded PGlite (set DATABASE_URL for a real one)"}; ${cpus().length} CPUs`)
   for (const server of servers) {
     if (server === "kube-apiserver" && !controlPlaneAvailable()) {
@@ -163,7 +166,7 @@ if (import.meta.main) {
     for (const n of sizes) {
       console.log(`\n${server}, ${n} bindings over ${workspacesFor(n)} workspaces:`)
       results.push(
-        await runOnce({ bindings: n, workspaces: workspacesFor(n), scaleUps: Number(values.scale), server, checkout, log: (l) => console.log(l) }),
+        await runOnce({ bindings: n, workspaces: workspacesFor(n), scaleUps: Number(values.scale), server, checkout, ...(binary ? { binary } : {}), log: (l) => console.log(l) }),
       )
       save()
     }

@@ -14,7 +14,7 @@ import type { Subprocess } from "bun"
 import { Effect, Either, Fiber, Redacted } from "effect"
 import type { KubeClientService, KubeObject } from "../src/runtime/client.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, patchReplicasAsKeycloak } from "../test/support/operator.ts"
-import { createTestDatabase, type TestDatabase } from "../test/support/postgres.ts"
+import { createTestDatabase, usingRealPostgres, type TestDatabase } from "../test/support/postgres.ts"
 import { resourceType } from "../test/support/resource-types.ts"
 import { waitFor } from "../test/support/wait.ts"
 import type { CompactRequest } from "./emulator.ts"
@@ -33,6 +33,8 @@ export interface RunOptions {
   readonly server: BenchServerKind
   /** The tree whose operator runs (`bun <checkout>/src/main.ts`). */
   readonly checkout: string
+  /** The operator compiled (`bun run build`): run instead of the checkout's sources. */
+  readonly binary?: string
   readonly log: (line: string) => void
 }
 
@@ -62,6 +64,7 @@ export interface Traffic {
 export interface RunResult {
   readonly server: BenchServerKind
   readonly checkout: string
+  readonly binary?: string
   readonly bindings: number
   readonly workspaces: number
   readonly cold: Traffic & {
@@ -153,12 +156,13 @@ const freePort = (): number => {
   return port
 }
 
-async function spawnOperator(checkout: string, server: BenchServer, db: TestDatabase, proxy: PgProxy): Promise<Operator> {
+async function spawnOperator(checkout: string, binary: string | undefined, server: BenchServer, db: TestDatabase, proxy: PgProxy): Promise<Operator> {
   const port = freePort()
   const spawnedAt = Date.now()
   // BENCH_OPERATOR_BUN_FLAGS: flags for the operator's bun, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/prof" for a profile.
   const flags = (process.env.BENCH_OPERATOR_BUN_FLAGS ?? "").split(" ").filter((f) => f !== "")
-  const child = Bun.spawn(["bun", ...flags, resolve(checkout, "src/main.ts"), "--kubeconfig", server.operatorKubeconfigPath], {
+  const command = binary ? [binary] : ["bun", ...flags, resolve(checkout, "src/main.ts")]
+  const child = Bun.spawn([...command, "--kubeconfig", server.operatorKubeconfigPath], {
     cwd: checkout,
     env: {
       PATH: process.env.PATH ?? "",
@@ -169,6 +173,8 @@ async function spawnOperator(checkout: string, server: BenchServer, db: TestData
       DB_USER: db.settings.username,
       DB_PASS: Redacted.value(db.settings.password),
       DB_SSLMODE: "disable",
+      // One connection under PGlite, whose single backend cannot interleave two (test/support/pglite-server.ts).
+      ...(usingRealPostgres ? {} : { DB_POOL_MAX: "1" }),
       IMAGE_NAME: "browser:bench",
       BROWSER_URL: "https://jupyter.bench",
       NAMESPACE: GUACAMOLE_NAMESPACE,
@@ -208,6 +214,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
   const runStarted = performance.now()
   const N = o.bindings
   if (!existsSync(resolve(o.checkout, "src/main.ts"))) throw new Error(`${o.checkout} has no src/main.ts`)
+  if (o.binary && !existsSync(o.binary)) throw new Error(`--binary: ${o.binary} does not exist (bun run build makes it)`)
   const server = await startBenchServer(o.server)
   const db = await createTestDatabase()
   const proxy = await startPgProxy({ host: db.settings.host, port: db.settings.port })
@@ -236,7 +243,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
 
     let operatorCpuBase = 0 // CPU of operator processes already stopped
     const startOperator = async () => {
-      const op = await spawnOperator(o.checkout, server, db, proxy)
+      const op = await spawnOperator(o.checkout, o.binary, server, db, proxy)
       operator = op
       await Promise.race([
         waitFor(() => readyz(op.port), { timeoutMs: 120_000, intervalMs: 50, message: "the operator's /readyz" }),
@@ -410,6 +417,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     return {
       server: o.server,
       checkout: o.checkout,
+      ...(o.binary ? { binary: o.binary } : {}),
       bindings: N,
       workspaces: o.workspaces,
       cold,
