@@ -87,7 +87,7 @@ export const tour: ReadonlyArray<TourStep> = [
   {
     say: "The Events of the namespace.",
     args: ["get", "events", ...ns],
-    check: { kind: "output", contains: [`analyticsworkspacebinding/${TOUR_BINDING}`, "Provisioned", "Scaled"] },
+    check: { kind: "output", contains: [`analyticsworkspacebinding/${TOUR_BINDING}`, "Provisioned", "BrowserReady", "BrowserStopped"] },
   },
   {
     say: "Revoke: the operator removes the browser Deployment, its Service and the Guacamole rows.",

@@ -12,8 +12,6 @@ export const EventReason = {
   Provisioned: "Provisioned",
   /** Something that differed from the binding was put right (Guacamole rows, a recreated object, a restored expiry). */
   Updated: "Updated",
-  /** The browser Deployment was scaled to the binding's `spec.replicas`. */
-  Scaled: "Scaled",
   /** The browser is running and ready (its Deployment has every replica ready). */
   BrowserReady: "BrowserReady",
   /** The browser has stopped (no replica runs). */
@@ -60,12 +58,6 @@ export const eventReasons: ReadonlyArray<EventReasonDoc> = [
     type: "Normal",
     meaning: "Something differed from what the binding asks (a Guacamole row changed by hand, a deleted object, an extended expiry) and was put right; the message lists what.",
     action: "Nothing; if it recurs, find who changes the rows or objects.",
-  },
-  {
-    reason: EventReason.Scaled,
-    type: "Normal",
-    meaning: "The browser Deployment was scaled to `spec.replicas` (Keycloak sets 1 at sign-in).",
-    action: "Nothing.",
   },
   {
     reason: EventReason.BrowserReady,

@@ -1,7 +1,10 @@
 /**
  * The Events of a reconcile that went through, one per fact: the binding was
- * provisioned, updated (something put right), scaled, or it expired. What
- * changed goes in the message, not in more Events.
+ * provisioned, updated (something put right), or it expired. What changed
+ * goes in the message, not in more Events. A scale that follows spec.replicas
+ * is no fact of the operator's: the browser's own Events (BrowserReady,
+ * BrowserStopped) tell when the pod has followed it, and Keycloak's sign-in
+ * costs the one Deployment patch.
  */
 import { Effect } from "effect"
 import type { KubeObject } from "../runtime/client.ts"
@@ -14,12 +17,9 @@ export interface Facts {
   readonly entityName: string
   /** What this reconcile created or corrected, in Guacamole and in the cluster. */
   readonly changes: ReadonlyArray<string>
-  /** The browser Deployment's replicas before this reconcile; undefined when it did not exist. */
-  readonly replicasBefore: number | undefined
-  readonly replicas: number
 }
 
-/** One Event per fact of a reconcile that went through: provisioned, updated, scaled, expired. */
+/** One Event per fact of a reconcile that went through: provisioned, updated, expired. */
 export const recordFacts = (events: EventRecorder, binding: KubeObject, facts: Facts): Effect.Effect<void> =>
   Effect.gen(function* () {
     const before = String(binding.status?.statusText ?? "PROVISIONING")
@@ -44,14 +44,6 @@ export const recordFacts = (events: EventRecorder, binding: KubeObject, facts: F
         "Normal",
         EventReason.Updated,
         [before !== "READY" ? `${before} → READY` : "", changes].filter((s) => s !== "").join("; "),
-      )
-    }
-    if (facts.replicasBefore !== undefined && facts.replicasBefore !== facts.replicas) {
-      yield* events.record(
-        binding,
-        "Normal",
-        EventReason.Scaled,
-        `browser scaled from ${facts.replicasBefore} to ${facts.replicas} replica${facts.replicas === 1 ? "" : "s"}`,
       )
     }
   })

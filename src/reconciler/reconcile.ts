@@ -168,14 +168,11 @@ const apply = (
       replicas: Number(deployment.status?.replicas ?? 0),
       readyReplicas: Number(deployment.status?.readyReplicas ?? 0),
     })
-    const replicasBefore = existingDeployment?.spec?.replicas
     yield* recordFacts(recorder, current, {
       expired,
       expires: binding.spec.expires,
       entityName: entityNameFor(binding.spec.workspace, binding.spec.username),
       changes,
-      replicasBefore: typeof replicasBefore === "number" ? replicasBefore : undefined,
-      replicas,
     })
     const wake = yield* waitingFor(key, released)
     if (expired) return { result: "expired", wake } satisfies Action

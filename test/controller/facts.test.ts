@@ -14,8 +14,6 @@ const recorded = (status: Record<string, unknown> | undefined, facts: Partial<Fa
       expires: "2099-12-31",
       entityName: "ws1@alice",
       changes: [],
-      replicasBefore: 0,
-      replicas: 0,
       ...facts,
     }),
   )
@@ -24,7 +22,7 @@ const recorded = (status: Record<string, unknown> | undefined, facts: Partial<Fa
 
 describe("one Event per fact", () => {
   test("a new binding: Provisioned, with what was created", () => {
-    expect(recorded(undefined, { changes: ["create Guacamole user \"ws1@alice\"", "create Deployment guacamole/d"], replicasBefore: undefined })).toEqual([
+    expect(recorded(undefined, { changes: ["create Guacamole user \"ws1@alice\"", "create Deployment guacamole/d"] })).toEqual([
       ["Normal", "Provisioned", 'create Guacamole user "ws1@alice"; create Deployment guacamole/d'],
     ])
   })
@@ -33,14 +31,8 @@ describe("one Event per fact", () => {
     expect(recorded({ statusText: "READY", deploymentName: "d" }, {})).toEqual([])
   })
 
-  test("a replicas change: Scaled, and nothing else", () => {
-    expect(recorded({ statusText: "READY", deploymentName: "d" }, { replicasBefore: 0, replicas: 1 })).toEqual([
-      ["Normal", "Scaled", "browser scaled from 0 to 1 replica"],
-    ])
-  })
-
-  test("expiry: Expired once, including its scale to 0", () => {
-    const expired = { expired: true, expires: "2020-01-01", replicasBefore: 1, replicas: 0 }
+  test("expiry: Expired once", () => {
+    const expired = { expired: true, expires: "2020-01-01" }
     expect(recorded({ statusText: "READY", deploymentName: "d" }, expired)).toEqual([
       ["Normal", "Expired", 'spec.expires (2020-01-01) has passed: the browser is stopped and Guacamole user "ws1@alice" disabled'],
     ])

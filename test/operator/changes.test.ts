@@ -41,7 +41,7 @@ forEachServer("changes", (server) => {
   })
 
   describe("the cost of a change", () => {
-    test("Keycloak's replicas patch costs exactly one Deployment patch (and its Scaled Event) and no SQL write", async () => {
+    test("Keycloak's replicas patch costs exactly one write, the Deployment patch, and no SQL write", async () => {
       const before = await rowVersions()
       const replicasBefore = (await h.binding("ws1-alice"))!.status.replicas
       const mark = h.server.mark()
@@ -52,9 +52,9 @@ forEachServer("changes", (server) => {
       })
       await settled(h)
       const operatorWrites = await h.server.writesSince(mark)
-      // On the emulator (simulator off) the status does not move: one Deployment patch, one Scaled Event.
+      // On the emulator (simulator off) the status does not move: one Deployment patch, nothing else.
       // On a real cluster the pod then comes up: the binding's status follows it (replicas, then ready
-      // replicas: one or two patches) and one more Event says the browser is ready.
+      // replicas: one or two patches) and an Event says the browser is ready.
       const after = (await h.binding("ws1-alice"))!.status
       const statusChanged = after.replicas !== replicasBefore
       const browserReady = (await h.list("", "events", BINDING_NAMESPACE)).some(
@@ -63,11 +63,11 @@ forEachServer("changes", (server) => {
       const count = (what: string) =>
         operatorWrites.filter((r) => `${r.verb} ${r.resource}${r.subresource ? `/${r.subresource}` : ""}` === what).length
       expect(count("patch deployments")).toBe(1)
-      expect(count("create events")).toBe(browserReady ? 2 : 1)
+      expect(count("create events")).toBe(browserReady ? 1 : 0)
       const statusPatches = count("patch analyticsworkspacebindings/status")
       if (statusChanged) expect([1, 2]).toContain(statusPatches)
       else expect(statusPatches).toBe(0)
-      expect(operatorWrites.length).toBe(1 + (browserReady ? 2 : 1) + statusPatches)
+      expect(operatorWrites.length).toBe(1 + (browserReady ? 1 : 0) + statusPatches)
       expect(browserReady).toBe(server === "real")
       expect(await rowVersions()).toEqual(before)
     })
