@@ -19,7 +19,7 @@ import { resourceType } from "../test/support/resource-types.ts"
 import { waitFor } from "../test/support/wait.ts"
 import type { CompactRequest } from "./emulator.ts"
 import { startPgProxy, type PgProxy } from "../test/support/pg-proxy.ts"
-import { cpuSeconds, memoryBytes, postgresProcesses, sumCpu } from "../test/support/proc.ts"
+import { cpuSeconds, memoryBytes, postgresProcesses, sumCpu, threadCpuSeconds } from "../test/support/proc.ts"
 import { startBenchServer, type BenchServer, type BenchServerKind } from "./servers.ts"
 
 const BINDINGS = resourceType("xlscsde.nhs.uk", "analyticsworkspacebindings")
@@ -80,7 +80,7 @@ export interface RunResult {
     readonly cpuMsPerBinding: Cpu
   }
   readonly restart: Traffic & {
-    /** The new process spawned to its last request or round trip. */
+    /** The new process spawned to its last request or round trip, or to its last binding reconciled if later. */
     readonly settledSeconds: number
     readonly cpu: Cpu
     readonly sqlPerBinding: number
@@ -165,6 +165,8 @@ async function spawnOperator(checkout: string, binary: string | undefined, serve
   const child = Bun.spawn([...command, "--kubeconfig", server.operatorKubeconfigPath], {
     cwd: checkout,
     env: {
+      // BUN_JSC_* (JavaScriptCore's options, e.g. BUN_JSC_useFTLJIT=0) reach the operator, to measure their effect.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BUN_JSC_"))),
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/root",
       DB_HOST: "127.0.0.1",
@@ -207,6 +209,38 @@ async function spawnOperator(checkout: string, binary: string | undefined, serve
     },
   }
 }
+
+/** The sum of a metric's series in a Prometheus text exposition. */
+const metricSum = (text: string, name: string): number => {
+  let sum = 0
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(" ") + 1))
+  }
+  return sum
+}
+
+/** When (ms since the epoch) the operator had reconciled `n` keys with none waiting, read from its /metrics every 100 ms. */
+const reconciledAll = async (port: number, n: number): Promise<number> => {
+  let at = 0
+  await waitFor(
+    async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined))?.text()
+      if (text === undefined) return false
+      at = Date.now()
+      return metricSum(text, "controller_runtime_reconcile_total") >= n && metricSum(text, "workqueue_depth") === 0
+    },
+    { timeoutMs: 60_000 + n * 100, intervalMs: 100, message: `the operator to reconcile all ${n} bindings` },
+  )
+  return at
+}
+
+/** A process's CPU seconds by thread name, largest first (a line of the log). */
+const byThread = (pid: number) =>
+  Object.entries(threadCpuSeconds(pid))
+    .filter(([, s]) => s >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${s.toFixed(1)} s`)
+    .join(", ")
 
 const readyz = async (port: number) => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200
 
@@ -363,6 +397,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       cpuMsPerBinding: cpuMs(coldCpu),
     }
     o.log(`  cold settled at ${cold.settledSeconds.toFixed(1)} s; ${cold.writesPerBinding.toFixed(2)} writes, ${cold.sqlPerBinding.toFixed(2)} SQL per binding`)
+    o.log(`    the operator's CPU by thread (since it started): ${byThread(op.process.pid)}`)
 
     // ---- restart over the converged bindings ---------------------------------------------
     const first = await op.stop()
@@ -370,7 +405,10 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     operator = undefined
     m = await mark()
     op = await startOperator()
-    const restartLast = await quiet(m, op.spawnedAt, 60_000 + N * 100)
+    // A converged binding's reconcile sends nothing, so the last request is not the end of the
+    // work: the restart has settled once every binding has been reconciled and the queue is empty.
+    const reconciledAt = reconciledAll(op.port, N)
+    const restartLast = Math.max(await quiet(m, op.spawnedAt, 60_000 + N * 100), await reconciledAt)
     const restartTraffic = await trafficSince(m)
     const restart = {
       settledSeconds: (restartLast - op.spawnedAt) / 1000,
@@ -380,6 +418,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     }
     const restartedBytes = memoryBytes(op.process.pid, "VmRSS")
     o.log(`  restart settled in ${restart.settledSeconds.toFixed(1)} s: ${restart.apiWrites} writes, ${restart.apiRequests} requests, ${restart.sqlRoundTrips} SQL`)
+    o.log(`    the restarted operator's CPU by thread: ${byThread(op.process.pid)}`)
 
     // ---- replicas 0→1 by Keycloak's patch, with the N bindings present -------------------------
     await server.setWorkloads(false)

@@ -431,15 +431,15 @@ export class ApiServer {
       metadata.remainingItemCount = rows.length - limit
       rows = rows.slice(0, limit)
     }
+    const table = this.wantsTable(req)
     const items = rows.map(({ obj }) => {
-      const ext = api.toExternal(t.type, t.version, obj)
-      if (!t.type.crd && !this.wantsTable(req)) {
-        delete ext.apiVersion
-        delete ext.kind
-      }
-      return ext
+      // The response is serialised at once and nothing here changes the object: a shallow copy with
+      // the type's apiVersion and kind serves it (a deep copy of each of 10,000 objects per list did not).
+      if (t.type.aliasOf) return api.toExternal(t.type, t.version, obj)
+      const { apiVersion: _apiVersion, kind: _kind, ...rest } = obj
+      return t.type.crd || table ? { apiVersion: api.apiVersion(t.type, t.version), kind: t.type.kind, ...rest } : rest
     })
-    if (this.wantsTable(req)) return json(toTable(t.type, t.version, items, metadata, q.get("includeObject")))
+    if (table) return json(toTable(t.type, t.version, items, metadata, q.get("includeObject")))
     return json({ kind: t.type.listKind, apiVersion: api.apiVersion(t.type, t.version), metadata, items })
   }
 

@@ -22,6 +22,32 @@ export function cpuSeconds(pid: number): number | undefined {
   return (utime + stime + cutime + cstime) / TICKS
 }
 
+/**
+ * CPU seconds of each of `pid`'s threads, summed by thread name (/proc/<pid>/task/<tid>): where a
+ * process's CPU goes, e.g. Bun's JavaScript thread ("bun" or the binary's name), its garbage
+ * collector's helpers ("HeapHelper") and its HTTP client ("HTTP Client"). Empty once it is gone.
+ */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim().replace(/[-:]?\d+$/, "")
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out
+}
+
 /** A `/proc/<pid>/status` field in bytes (VmRSS:, VmHWM:); 0 when absent. */
 export function memoryBytes(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
