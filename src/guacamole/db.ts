@@ -376,9 +376,12 @@ const readState = (q: Query, a: GuacamoleAccess) => {
     before: q``,
     from: q`(SELECT 1 AS ord, ${a.workspace}::text AS workspace, ${a.username}::text AS username,
                     ${a.entityName}::text AS entity_name, ${lo}::text AS holder_lo, ${hi}::text AS holder_hi) AS d`,
+    // The type is compared as text so that only the lower(name) index can serve the lookup: with
+    // stale statistics (a burst of new bindings not yet analysed) the planner otherwise read every
+    // USER entity through the (type, name) index, 3 ms at 5,000 users, twice per new binding.
     caseVariants: q`ARRAY(SELECT x.name::text
                    FROM guacamole_entity x
-                  WHERE x.type = 'USER' AND lower(x.name) = lower(d.entity_name) AND x.name <> d.entity_name
+                  WHERE lower(x.name) = lower(d.entity_name) AND x.type::text = 'USER' AND x.name <> d.entity_name
                   ORDER BY x.entity_id)`,
     holdsOthers: q`(EXISTS (SELECT 1 FROM guacamole_user_attribute ha
                       JOIN guacamole_user hu ON hu.user_id = ha.user_id

@@ -133,6 +133,33 @@ const reconcileStatements = async (a: GuacamoleAccess): Promise<Sent[]> => {
   }
 }
 
+/**
+ * A database of `n` converged bindings (and the operator's indexes) whose statistics say what the
+ * planner believes right after a burst of new bindings the autovacuum has not analysed yet: tiny
+ * tables, no column statistics.
+ */
+const staleDatabase = async (n: number) => {
+  const stale = await createTestDatabase()
+  const accesses = await seedBindings(stale.sql, n, n / 10)
+  await Effect.runPromise(ensureIndexes(stale.sql))
+  for (const { relname } of await stale.sql<{ relname: string }[]>`
+    SELECT relname FROM pg_class WHERE relname LIKE 'guacamole%' AND relkind = 'r'`) {
+    await stale.sql.unsafe(`ALTER TABLE ${relname} SET (autovacuum_enabled = false)`)
+  }
+  await stale.sql.unsafe(`
+    UPDATE pg_class SET reltuples = 10, relpages = 1 WHERE relname LIKE 'guacamole%' AND relkind IN ('r', 'i');
+    DELETE FROM pg_statistic WHERE starelid IN (SELECT oid FROM pg_class WHERE relname LIKE 'guacamole%');`)
+  return { stale, accesses }
+}
+
+/** The most rows any node of a plan (EXPLAIN ANALYZE, JSON) produced, over all its loops. */
+const largestNode = (plan: Record<string, unknown> | undefined): number => {
+  const root = (plan?.["QUERY PLAN"] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan
+  let most = 0
+  for (const node of nodes(root)) most = Math.max(most, Number(node["Actual Rows"]) * Number(node["Actual Loops"]))
+  return most
+}
+
 describe(`${BINDINGS.toLocaleString("en")} bindings over ${WORKSPACES.toLocaleString("en")} workspaces`, () => {
   testAtScale("the operator's indexes are created concurrently, once; a second start finds them present", async () => {
     const first = await Effect.runPromise(ensureIndexes(op.pool))
@@ -184,17 +211,8 @@ describe(`${BINDINGS.toLocaleString("en")} bindings over ${WORKSPACES.toLocaleSt
 
   testAtScale("with stale statistics (a burst of bindings the autovacuum has not analysed yet), the batched read still reads each table about once, not every binding against every user", async () => {
     const N = 2_000
-    const stale = await createTestDatabase()
+    const { stale, accesses } = await staleDatabase(N)
     try {
-      const accesses = await seedBindings(stale.sql, N, N / 10)
-      // What the planner believes right after the burst: tiny tables, no column statistics.
-      for (const { relname } of await stale.sql<{ relname: string }[]>`
-        SELECT relname FROM pg_class WHERE relname LIKE 'guacamole%' AND relkind = 'r'`) {
-        await stale.sql.unsafe(`ALTER TABLE ${relname} SET (autovacuum_enabled = false)`)
-      }
-      await stale.sql.unsafe(`
-        UPDATE pg_class SET reltuples = 10, relpages = 1 WHERE relname LIKE 'guacamole%' AND relkind IN ('r', 'i');
-        DELETE FROM pg_statistic WHERE starelid IN (SELECT oid FROM pg_class WHERE relname LIKE 'guacamole%');`)
       const { pool, sent } = recording(stale)
       try {
         expect((await run(make(pool).converged(accesses))).size).toBe(N)
@@ -210,8 +228,7 @@ describe(`${BINDINGS.toLocaleString("en")} bindings over ${WORKSPACES.toLocaleSt
           if (/^\s*SET\b/i.test(query)) await conn.unsafe(query, parameters as never[])
           if (!query.includes("unnest(")) continue
           const [plan] = await conn.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) ${query}`, parameters as never[])
-          const root = (plan?.["QUERY PLAN"] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan
-          for (const node of nodes(root)) work = Math.max(work, Number(node["Actual Rows"]) * Number(node["Actual Loops"]))
+          work = Math.max(work, largestNode(plan))
         }
       } finally {
         await conn.unsafe("ROLLBACK")
@@ -221,6 +238,35 @@ describe(`${BINDINGS.toLocaleString("en")} bindings over ${WORKSPACES.toLocaleSt
       // connection), never the 4,000,000 of a nested loop of bindings against users.
       expect(work).toBeGreaterThan(0)
       expect(work).toBeLessThan(10 * N)
+    } finally {
+      await stale.close()
+    }
+  })
+
+  testAtScale("with stale statistics, a new binding's state read, in the generic plan a prepared statement keeps, reads a handful of rows, not every user", async () => {
+    const { stale } = await staleDatabase(5_000)
+    try {
+      const { pool, sent } = recording(stale)
+      try {
+        await run(make(pool).inspect(access({ workspace: "ws7", username: "newcomer" })))
+      } finally {
+        await pool.end({ timeout: 5 })
+      }
+      const read = ofTables(sent).find((x) => x.query.includes("guacamole_entity"))!
+      const conn = await stale.sql.reserve()
+      try {
+        await conn.unsafe("SET plan_cache_mode = force_generic_plan")
+        await conn.unsafe(`PREPARE awms_state AS ${read.query}`)
+        const [row] = await conn<{ types: string[] }[]>`
+          SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = 'awms_state'`
+        const args = (row?.types ?? []).map((t, k) => `${literal(read.parameters[k])}::${t}`).join(", ")
+        const [plan] = await conn.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE awms_state(${args})`)
+        // Before: every USER entity (5,000) read through the (type, name) index for the case-variant check.
+        expect(largestNode(plan)).toBeLessThan(50)
+      } finally {
+        await conn.unsafe("DEALLOCATE ALL")
+        conn.release()
+      }
     } finally {
       await stale.close()
     }
