@@ -16,8 +16,9 @@ setDefaultTimeout(90_000)
 forEachServer("reconciles", (server) => {
   let h: Harness
   const logs: string[] = []
-  const reconciles = (name: string) =>
-    logs.filter((l) => l.includes('"message":"reconciled"') && l.includes(`"key":"jupyterhub/${name}"`)).length
+  const reconciledLines = (name: string) =>
+    logs.filter((l) => l.includes('"message":"reconciled"') && l.includes(`"key":"jupyterhub/${name}"`))
+  const reconciles = (name: string) => reconciledLines(name).length
 
   beforeAll(async () => {
     h = await startHarness({ server, logs })
@@ -34,10 +35,7 @@ forEachServer("reconciles", (server) => {
   })
 
   test("a reconcile that wrote something is logged at INFO; a resync's look that wrote nothing at DEBUG", async () => {
-    const levels = () =>
-      logs
-        .filter((l) => l.includes('"message":"reconciled"') && l.includes('"key":"jupyterhub/once"'))
-        .map((l) => JSON.parse(l).logLevel as string)
+    const levels = () => reconciledLines("once").map((l) => JSON.parse(l).logLevel as string)
     expect(levels()).toEqual(["INFO"])
     expect(await writesDuringResync(h)).toEqual([])
     expect(levels()).toEqual(["INFO", "DEBUG"])

@@ -8,18 +8,24 @@ import { readdirSync, readFileSync } from "node:fs"
 /** Clock ticks per second (`getconf CLK_TCK`): 100 on every Linux this runs on. */
 const TICKS = 100
 
+/**
+ * CPU seconds of a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` line: utime + stime, and
+ * with `reaped` also cutime + cstime (the children waited for).
+ */
+const statCpuSeconds = (stat: string, reaped: boolean): number => {
+  // Fields after the command name (which may hold spaces) start at state (field 3); utime is field 14.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const fields = reaped ? [f[11], f[12], f[13], f[14]] : [f[11], f[12]]
+  return fields.reduce((sum, x) => sum + Number(x), 0) / TICKS
+}
+
 /** CPU seconds of `pid` and its reaped children; undefined once it is gone. */
 export function cpuSeconds(pid: number): number | undefined {
-  let stat: string
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"), true)
   } catch {
     return undefined
   }
-  // Fields after the command name (which may hold spaces) start at state (field 3); utime is field 14.
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number) as [number, number, number, number]
-  return (utime + stime + cutime + cstime) / TICKS
 }
 
 /**
@@ -38,9 +44,7 @@ export function threadCpuSeconds(pid: number): Record<string, number> {
   for (const tid of tids) {
     try {
       const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim().replace(/[-:]?\d+$/, "")
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS
+      out[name] = (out[name] ?? 0) + statCpuSeconds(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"), false)
     } catch {
       // The thread ended meanwhile.
     }
