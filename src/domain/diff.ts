@@ -77,6 +77,9 @@ const patchValue = (desired: Json, observed: Json): Json | typeof NO_CHANGE => {
  */
 export const mergePatchFor = (desired: unknown, observed: unknown): object | undefined => {
   if (!isPlainObject(desired)) throw new TypeError("mergePatchFor: the desired state must be a JSON object")
+  // Most objects already match (every converged binding's three, at each restart and resync): saying
+  // so allocates nothing, where building the patch allocates an empty one at each level.
+  if (matches(desired, observed)) return undefined
   const patch = patchValue(desired, observed)
   return patch === NO_CHANGE ? undefined : (patch as object)
 }
