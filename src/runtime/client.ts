@@ -42,6 +42,11 @@ export interface ListOptions {
   readonly labelSelector?: string
   readonly limit?: number
   readonly continue?: string
+  /**
+   * Unset: the latest state (a consistent read, through etcd). "0": any state the server has,
+   * served from its watch cache (which kube-apiserver 1.34 does in one answer, `limit` ignored).
+   */
+  readonly resourceVersion?: string
 }
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"
@@ -163,7 +168,12 @@ export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTranspor
     json({
       method: "GET",
       path: collectionPath(rt, rt.namespaced ? options.namespace : undefined),
-      query: { labelSelector: options.labelSelector, limit: options.limit, continue: options.continue },
+      query: {
+        labelSelector: options.labelSelector,
+        limit: options.limit,
+        continue: options.continue,
+        resourceVersion: options.resourceVersion,
+      },
     }).pipe(
       Effect.map((body) => ({
         items: (body?.items ?? []) as KubeObject[],

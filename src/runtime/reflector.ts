@@ -3,6 +3,13 @@
  * namespace and a label selector, ./store.ts) by one LIST and then WATCHes
  * that resume from the last resourceVersion seen.
  *
+ * - the first LIST asks for resourceVersion 0, as client-go's reflector does:
+ *   the API server answers from its watch cache, in one response, rather
+ *   than reading etcd page by page (a restart over 10,000 bindings lists
+ *   four caches of 10,000 objects). That cache may be a moment behind; the
+ *   watch resumes from the version the list answered with, so what it
+ *   lacked follows as events. A LIST after 410 Gone must not go back in
+ *   time, so it is a consistent one;
  * - bookmarks are requested, and they advance the resume point;
  * - the server is asked to end each watch (timeoutSeconds) and a watch that
  *   goes silent past the idle bound is abandoned and resumed — managed
@@ -65,6 +72,8 @@ export const makeInformer = (
     const stats: InformerStats = { lists: 0, watches: 0, idleRestarts: 0, gone: 0, failures: 0, lastFailure: undefined }
     let resourceVersion: string | undefined
     let isSynced = false
+    /** After the first list, a list follows a 410 Gone: it must be no older than what the cache holds, so it is a consistent read. */
+    let listedOnce = false
     const label = options.namespace ? `${resource.id} in ${options.namespace}` : resource.id
 
     // Handlers run synchronously inside the watch callback; a throwing one is logged
@@ -88,13 +97,14 @@ export const makeInformer = (
           ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
           ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
           limit: options.pageSize ?? 500,
-          ...(token ? { continue: token } : {}),
+          ...(token ? { continue: token } : listedOnce ? {} : { resourceVersion: "0" }),
         })
         fresh.push(...page.items)
         token = page.continue
         listVersion = page.resourceVersion
       } while (token)
       stats.lists++
+      listedOnce = true
       writer.replace(fresh)
       yield* Effect.logDebug(`listed ${label}: ${fresh.length} objects at resourceVersion ${listVersion}`)
       resourceVersion = listVersion

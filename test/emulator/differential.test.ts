@@ -234,7 +234,7 @@ forEachServer("API semantics the operator depends on", (kind) => {
     } else expect(late.status).toBe(404)
   })
 
-  test("list limit and continue page through a list; a malformed continue token is 400", async () => {
+  test("list limit and continue page through a list; a malformed continue token is 400; resourceVersion=0 answers with every object", async () => {
     // Objects of this test's own (namespaces come and go as other tests end: a terminating one may finish meanwhile).
     for (let i = 0; i < 4; i++) {
       const made = await req("POST", `/api/v1/namespaces/${NS}/configmaps`, { metadata: { name: `page-${i}`, labels: { paged: "yes" } } })
@@ -250,6 +250,11 @@ forEachServer("API semantics the operator depends on", (kind) => {
     expect(rest.body.metadata.continue).toBeUndefined()
     const bad = await req("GET", "/api/v1/namespaces?limit=1&continue=bm9wZQ")
     expect([bad.status, bad.body.reason]).toEqual([400, "BadRequest"])
+    // From the watch cache (resourceVersion=0), as an informer's first list asks: every object in one answer.
+    const cached = await req("GET", `${pages}&limit=1&resourceVersion=0`)
+    expect(cached.body.items.length).toBe(4)
+    expect(cached.body.metadata.continue).toBeUndefined()
+    expect(Number(cached.body.metadata.resourceVersion)).toBeGreaterThan(0)
   })
 
   test("a watch from a resourceVersion sends every later event in order; watch=True is a watch", async () => {

@@ -424,7 +424,8 @@ export class ApiServer {
       }
     }
     const metadata: Record<string, unknown> = { resourceVersion: String(listRv) }
-    const limit = Number(q.get("limit") ?? 0)
+    // resourceVersion=0 is served from kube-apiserver's watch cache, which (1.34) answers with every object, limit or not.
+    const limit = !cont && q.get("resourceVersion") === "0" ? 0 : Number(q.get("limit") ?? 0)
     if (limit > 0 && rows.length > limit) {
       const last = rows[limit - 1]!
       metadata.continue = encodeContinue(listRv, last.key + "\u0000")

@@ -94,25 +94,46 @@ describe("informer", () => {
     expect(informer.get("watched", "after-gone")).toBeDefined()
   })
 
-  test("its first LIST reads every page", async () => {
+  test("its first LIST is answered from the watch cache (resourceVersion=0); after 410 Gone it lists consistently, every page", async () => {
+    // A namespace of its own: the informer above watches "watched".
+    const NS = "default"
     const k = kube()
-    for (let i = 0; i < 5; i++) await Effect.runPromise(k.create(ConfigMaps, "watched", cm(`paged-${i}`)))
+    for (let i = 0; i < 5; i++) await Effect.runPromise(k.create(ConfigMaps, NS, { ...cm(`paged-${i}`), metadata: { name: `paged-${i}`, namespace: NS } }))
+    const truth = () => api.list("", "configmaps", NS).map((o: any) => o.metadata.name).sort()
+    const requests = (watch: boolean) =>
+      api.requests
+        .all()
+        .filter((r) => r.method === "GET" && r.resource === "configmaps" && r.namespace === NS && r.path.includes("watch=") === watch)
+        .map((r) => new URL(r.path, "http://x").searchParams)
     const pagedScope = Effect.runSync(Scope.make())
     try {
       const paged = await Effect.runPromise(
         Scope.extend(
-          makeInformer(
-            ConfigMaps,
-            { namespace: "watched", labelSelector: "app=mine", watchTimeoutSeconds: 300, idleTimeout: Duration.seconds(30), pageSize: 2 },
-            () => {},
-          ),
+          makeInformer(ConfigMaps, { namespace: NS, watchTimeoutSeconds: 300, idleTimeout: Duration.seconds(30), pageSize: 2 }, () => {}),
           pagedScope,
         ).pipe(Effect.provide(layerFromConfig(api.kubeConfig()))),
       )
       await Effect.runPromise(paged.synced)
-      const truth = api.list("", "configmaps", "watched").filter((o: any) => o.metadata.labels?.app === "mine")
-      expect(truth.length).toBeGreaterThan(4)
-      expect(paged.list().map((o) => o.metadata.name).sort()).toEqual(truth.map((o: any) => o.metadata.name).sort())
+      expect(truth().length).toBeGreaterThan(4)
+      expect(paged.list().map((o) => o.metadata.name).sort()).toEqual(truth())
+      // One request: the server's cache answers with every object, whatever the page size.
+      expect(requests(false).map((q) => q.get("resourceVersion"))).toEqual(["0"])
+
+      // Changes its watch does not see, their history then compacted, and the watch dropped: 410 Gone.
+      await waitFor(() => requests(true).length === 1, { timeoutMs: 10_000, message: "the informer's watch" })
+      api.faults.stallWatches()
+      await Effect.runPromise(k.delete(ConfigMaps, NS, "paged-0"))
+      await Effect.runPromise(k.create(ConfigMaps, NS, { ...cm("paged-after-gone"), metadata: { name: "paged-after-gone", namespace: NS } }))
+      api.faults.compactHistory()
+      api.faults.dropWatches()
+      await waitFor(() => paged.stats.gone > 0 && paged.stats.lists > 1, { timeoutMs: 15_000, message: "the informer to list again after 410 Gone" })
+      // The list that follows must not be older than the cache: the latest state, page by page.
+      const relist = requests(false).slice(1)
+      expect(relist.length).toBeGreaterThan(2)
+      expect(relist.map((q) => q.get("resourceVersion"))).toEqual(relist.map(() => null))
+      expect(relist.slice(1).every((q) => q.get("continue") !== null)).toBe(true)
+      expect(paged.list().map((o) => o.metadata.name).sort()).toEqual(truth())
+      expect(paged.get(NS, "paged-0")).toBeUndefined()
     } finally {
       await Effect.runPromise(Scope.close(pagedScope, Exit.void))
     }
