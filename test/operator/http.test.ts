@@ -39,6 +39,26 @@ test("/metrics exposes controller-runtime's reconcile and work queue metrics in 
   expect(text).toMatch(/awms_kubernetes_writes_total\{controller="analyticsworkspacebinding"\} [1-9]/)
 })
 
+test("a scrape of /metrics does not walk the JavaScript heap, which grows with the bindings", async () => {
+  // prom-client's nodejs_heap_space_* gauges call v8.getHeapSpaceStatistics(), which Bun answers by
+  // visiting every object: the operator's only thread stalled at each Prometheus scrape.
+  const v8 = require("node:v8") as { getHeapSpaceStatistics: () => unknown; getHeapStatistics: () => unknown }
+  const original = { spaces: v8.getHeapSpaceStatistics, heap: v8.getHeapStatistics }
+  let walks = 0
+  v8.getHeapSpaceStatistics = () => (walks++, original.spaces())
+  v8.getHeapStatistics = () => (walks++, original.heap())
+  try {
+    const body = await (await fetch(`${h.operator().http.url}/metrics`)).text()
+    expect(walks).toBe(0)
+    // What the process's memory is still says: resident memory, and the heap's size and use.
+    expect(body).toMatch(/^process_resident_memory_bytes \d+/m)
+    expect(body).toMatch(/^nodejs_heap_size_used_bytes \d+/m)
+  } finally {
+    v8.getHeapSpaceStatistics = original.spaces
+    v8.getHeapStatistics = original.heap
+  }
+})
+
 test("/readyz says why when the database stops answering", async () => {
   await h.stopOperator()
   // The same cluster, with a database port nothing listens on.
