@@ -922,24 +922,29 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
     const operation = `read the state of ${accesses.length} binding${accesses.length === 1 ? "" : "s"}`
     return run(operation, async (track) => {
       const out = new Set<string>()
-      for (let start = 0; start < accesses.length; start += CONVERGED_CHUNK) {
-        const chunk = accesses.slice(start, start + CONVERGED_CHUNK)
-        // Without nested loops, in a transaction of its own (SET LOCAL ends with it): after a burst of
-        // new bindings the autovacuum has not analysed yet, the tables' statistics say a few rows, and
-        // the planner then joined every binding with every user by a nested loop, 4,000,000 rows at
-        // 2,000 bindings (2 to 4 s; at 10,000, beyond the statement timeout). Hash joins read each
-        // table once whatever the statistics say. The SET is sent with the read, in one round trip.
-        const rows = await sql.begin(async (tx) => {
-          const [, read] = await Promise.all([track(tx.unsafe(CONVERGED_PLANNING)), track(readStates(tx, chunk))])
-          return read
-        })
-        for (const row of rows) {
-          const a = chunk[row.ord - 1]
-          if (a === undefined || row.holds_others) continue
-          if (conflictFor(row, a, operation, { replacing: ANY_HOLDER }) !== undefined) continue
-          if (diff(row, a).descriptions.length === 0) out.add(holderValue(a.holder))
-        }
-      }
+      const chunks: Array<ReadonlyArray<GuacamoleAccess>> = []
+      for (let start = 0; start < accesses.length; start += CONVERGED_CHUNK) chunks.push(accesses.slice(start, start + CONVERGED_CHUNK))
+      // The chunks are read at once, each on a connection of the pool (queued on one where there is
+      // only one): the server reads one while the operator compares the rows of another.
+      await Promise.all(
+        chunks.map(async (chunk) => {
+          // Without nested loops, in a transaction of its own (SET LOCAL ends with it): after a burst of
+          // new bindings the autovacuum has not analysed yet, the tables' statistics say a few rows, and
+          // the planner then joined every binding with every user by a nested loop, 4,000,000 rows at
+          // 2,000 bindings (2 to 4 s; at 10,000, beyond the statement timeout). Hash joins read each
+          // table once whatever the statistics say. The SET is sent with the read, in one round trip.
+          const rows = await sql.begin(async (tx) => {
+            const [, read] = await Promise.all([track(tx.unsafe(CONVERGED_PLANNING)), track(readStates(tx, chunk))])
+            return read
+          })
+          for (const row of rows) {
+            const a = chunk[row.ord - 1]
+            if (a === undefined || row.holds_others) continue
+            if (conflictFor(row, a, operation, { replacing: ANY_HOLDER }) !== undefined) continue
+            if (diff(row, a).descriptions.length === 0) out.add(holderValue(a.holder))
+          }
+        }),
+      )
       return out as ReadonlySet<string>
     })
   }
