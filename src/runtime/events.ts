@@ -30,6 +30,8 @@ export interface EventRecorderOptions {
   readonly kind?: ResourceType
   /** A repeat within this long of the last one is counted on the same Event (default 1 hour, the server's Event TTL). */
   readonly aggregateWindowMs?: number
+  /** Events remembered for aggregation, the most recently recorded (default 10,000). */
+  readonly maxTracked?: number
 }
 
 const MAX_MESSAGE = 1024
@@ -45,12 +47,21 @@ interface Recorded {
 const timestampOf = (millis: number) => new Date(millis).toISOString().replace(/\.\d{3}Z$/, "Z")
 
 export const makeEventRecorder = (kube: KubeClientService, options: EventRecorderOptions): EventRecorder => {
+  // In the order they were last recorded (a repeat moves to the end), so the least recent is first.
   const recorded = new Map<string, Recorded>()
   const window = options.aggregateWindowMs ?? 60 * 60_000
+  const maxTracked = options.maxTracked ?? MAX_TRACKED
 
+  /**
+   * Forgets what is past the window, and beyond `maxTracked` the least recent (a repeat of it
+   * makes a new Event): memory stays bounded however many bindings have something to say, and
+   * each recording costs what it forgets, not a scan of everything remembered.
+   */
   const forgetOld = (now: number) => {
-    if (recorded.size <= MAX_TRACKED) return
-    for (const [k, r] of recorded) if (now - r.last >= window) recorded.delete(k)
+    for (const [k, r] of recorded) {
+      if (recorded.size <= maxTracked && now - r.last < window) break
+      recorded.delete(k)
+    }
   }
 
   const create = (object: KubeObject, type: EventType, reason: EventReason, message: string, now: number, key: string) => {
@@ -58,6 +69,7 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
     const timestamp = timestampOf(now)
     // The name scheme of client-go's recorder: object name, then a unique suffix.
     const name = `${object.metadata.name}.${now.toString(16)}${randomBytes(4).toString("hex")}`
+    recorded.delete(key)
     recorded.set(key, { namespace, name, count: 1, last: now })
     forgetOld(now)
     return kube
@@ -100,6 +112,8 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
             ? Effect.suspend(() => {
                 previous.count += 1
                 previous.last = now
+                recorded.delete(key)
+                recorded.set(key, previous)
                 return kube
                   .patch(Events, previous.namespace, previous.name, {
                     type: "merge",

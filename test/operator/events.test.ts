@@ -84,6 +84,34 @@ describe("Events", () => {
     expect(repeated.lastTimestamp).toBe("2030-01-01T00:00:10Z")
   })
 
+  test("beyond the Events it remembers, it forgets the least recently recorded: memory stays bounded, recent repeats still aggregate", async () => {
+    const binding = (await h.binding("scaler"))!
+    let now = Date.parse("2031-01-01T00:00:00Z")
+    const recorder = makeEventRecorder(h.kube, { component: "test", instance: "test", maxTracked: 2 })
+    const record = (message: string) =>
+      Effect.runPromise(
+        recorder.record(binding, "Warning", EventReason.Retrying, message).pipe(
+          Effect.withClock({ ...Effect.runSync(Effect.clock), currentTimeMillis: Effect.sync(() => now), unsafeCurrentTimeMillis: () => now } as any),
+        ),
+      )
+    const of = (message: string) =>
+      eventsOf("scaler")
+        .filter((e: any) => e.reason === EventReason.Retrying && e.message === message)
+        .map((e: any) => e.count)
+    for (const message of ["first", "second", "first", "third", "fourth", "third"]) {
+      await record(message)
+      now += 1_000
+    }
+    // "first" was repeated while remembered; "second" fell out behind it, then "first" behind "third" and "fourth".
+    expect(of("first")).toEqual([2])
+    expect(of("third")).toEqual([2])
+    expect(of("fourth")).toEqual([1])
+    await record("second")
+    await record("first")
+    expect(of("second").sort()).toEqual([1, 1])
+    expect(of("first").sort()).toEqual([1, 2])
+  })
+
   test("a case-only username clash is a Conflict on the second binding, once, in words without internal prefixes", async () => {
     await h.createBinding("ivan", spec("ws6", "ivan@example.org"))
     await h.waitForStatus("ivan", "READY")
