@@ -291,6 +291,14 @@ const bindingAttributeLiteral = (q: Query) => q.unsafe(`'${BINDING_ATTRIBUTE}'`)
  * by a key Guacamole's schema indexes, except the case-variant one
  * (`lower(name)`) and the holder's marks (by value), which the operator's
  * indexes serve when they exist (indexes.ts).
+ *
+ * A user's or a connection's own mark is looked up by its id with
+ * `(attribute_name || '') = …`: that says the same, but does not let the
+ * planner see that the operator's partial index (every mark, indexed by
+ * value) covers the row. Right after a burst of new bindings, when the
+ * statistics say a table of ten rows, the planner took that index and read
+ * it whole for each binding to keep one row: 4,000,000 rows for the read-back
+ * of 2,000 bindings (4 s; scale.test.ts).
  */
 const stateOf = (q: Query, lookups: Lookups) =>
   q<StateRow[]>`
@@ -301,20 +309,18 @@ const stateOf = (q: Query, lookups: Lookups) =>
            g.max_connections AS group_max_connections,
            g.max_connections_per_user AS group_max_connections_per_user,
            g.enable_session_affinity AS group_session_affinity,
-           (SELECT ga.attribute_value FROM guacamole_connection_group_attribute ga
-             WHERE ga.connection_group_id = g.connection_group_id
-               AND ga.attribute_name = ${MANAGED_BY_ATTRIBUTE}) AS group_mark,
+           gm.attribute_value AS group_mark,
            (EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
             OR EXISTS (SELECT 1 FROM guacamole_connection o
                         WHERE o.parent_id = g.connection_group_id
                           AND NOT EXISTS (SELECT 1 FROM guacamole_connection_attribute oa
-                                           WHERE oa.connection_id = o.connection_id AND oa.attribute_name = ${BINDING_ATTRIBUTE})
+                                           WHERE oa.connection_id = o.connection_id AND (oa.attribute_name || '') = ${BINDING_ATTRIBUTE})
                           AND NOT (o.protocol = 'vnc' AND EXISTS (
                                 SELECT 1 FROM guacamole_connection_parameter op
                                  WHERE op.connection_id = o.connection_id AND op.parameter_name = 'hostname'
                                    AND op.parameter_value LIKE 'client-%')))) AS group_foreign,
            (SELECT ca.attribute_value FROM guacamole_connection_attribute ca
-             WHERE ca.connection_id = c.connection_id AND ca.attribute_name = ${BINDING_ATTRIBUTE}) AS connection_holder,
+             WHERE ca.connection_id = c.connection_id AND (ca.attribute_name || '') = ${BINDING_ATTRIBUTE}) AS connection_holder,
            c.connection_id,
            c.protocol AS connection_protocol,
            c.failover_only AS connection_failover_only,
@@ -327,7 +333,7 @@ const stateOf = (q: Query, lookups: Lookups) =>
            u.expired AS user_expired,
            to_char(u.valid_until, 'YYYY-MM-DD') AS user_valid_until,
            (SELECT ua.attribute_value FROM guacamole_user_attribute ua
-             WHERE ua.user_id = u.user_id AND ua.attribute_name = ${BINDING_ATTRIBUTE}) AS user_holder,
+             WHERE ua.user_id = u.user_id AND (ua.attribute_name || '') = ${BINDING_ATTRIBUTE}) AS user_holder,
            COALESCE(u.password_hash = ${PYTHON_OPERATOR_PASSWORD_HASH} AND u.password_salt = ${PYTHON_OPERATOR_PASSWORD_SALT}, false) AS user_python,
            ${lookups.caseVariants} AS case_variants,
            EXISTS (SELECT 1 FROM guacamole_user_permission up
@@ -341,11 +347,9 @@ const stateOf = (q: Query, lookups: Lookups) =>
                       AND cp.permission = 'READ') AS read_connection,
            ${lookups.holdsOthers} AS holds_others
       FROM ${lookups.from}
-      LEFT JOIN LATERAL (
-             SELECT * FROM guacamole_connection_group
-              WHERE parent_id IS NULL AND connection_group_name = d.workspace
-              ORDER BY connection_group_id
-              LIMIT 1) g ON true
+      ${lookups.group}
+      LEFT JOIN guacamole_connection_group_attribute gm
+             ON gm.connection_group_id = g.connection_group_id AND gm.attribute_name = ${MANAGED_BY_ATTRIBUTE}
       LEFT JOIN guacamole_connection c
              ON c.parent_id = g.connection_group_id AND c.connection_name = d.username
       LEFT JOIN guacamole_entity e ON e.type = 'USER' AND e.name = d.entity_name
@@ -360,6 +364,8 @@ interface Lookups {
   readonly before: Fragment
   /** The relation `d` of the accesses, and any joins of it. */
   readonly from: Fragment
+  /** The join that makes `g`: the workspace's root connection group (the first made, if several share its name). */
+  readonly group: Fragment
   /** text[]: the USER entities whose names differ from d.entity_name only by case. */
   readonly caseVariants: Fragment
   /** boolean: the holder holds rows of another identity. */
@@ -376,6 +382,11 @@ const readState = (q: Query, a: GuacamoleAccess) => {
     before: q``,
     from: q`(SELECT 1 AS ord, ${a.workspace}::text AS workspace, ${a.username}::text AS username,
                     ${a.entityName}::text AS entity_name, ${lo}::text AS holder_lo, ${hi}::text AS holder_hi) AS d`,
+    group: q`LEFT JOIN LATERAL (
+             SELECT * FROM guacamole_connection_group
+              WHERE parent_id IS NULL AND connection_group_name = d.workspace
+              ORDER BY connection_group_id
+              LIMIT 1) g ON true`,
     // The type is compared as text so that only the lower(name) index can serve the lookup: with
     // stale statistics (a burst of new bindings not yet analysed) the planner otherwise read every
     // USER entity through the (type, name) index, 3 ms at 5,000 users, twice per new binding.
@@ -416,6 +427,11 @@ const readStates = (q: Query, accesses: ReadonlyArray<GuacamoleAccess>) => {
                                   ${accesses.map((a) => a.entityName)}::text[], ${ranges.map((r) => r[0])}::text[],
                                   ${ranges.map((r) => r[1])}::text[])
                     WITH ORDINALITY AS d(workspace, username, entity_name, holder_lo, holder_hi, ord)),
+           roots AS (
+             SELECT DISTINCT ON (connection_group_name) *
+               FROM guacamole_connection_group
+              WHERE parent_id IS NULL
+              ORDER BY connection_group_name, connection_group_id),
            variants AS (
              SELECT d.ord, array_agg(x.name::text ORDER BY x.entity_id) AS names
                FROM d JOIN guacamole_entity x
@@ -442,6 +458,9 @@ const readStates = (q: Query, accesses: ReadonlyArray<GuacamoleAccess>) => {
               WHERE CASE WHEN m.is_user THEN m.entity_name <> d.entity_name
                          ELSE NOT (m.connection_name = d.username AND m.group_name IS NOT DISTINCT FROM d.workspace) END)`,
     from: q`d LEFT JOIN variants v ON v.ord = d.ord LEFT JOIN others o ON o.ord = d.ord`,
+    // Every root group once, joined by name: a lateral lookup per binding (as for one access) is a
+    // loop the planner may run as a scan of every root group per binding when statistics are stale.
+    group: q`LEFT JOIN roots g ON g.connection_group_name = d.workspace`,
     caseVariants: q`COALESCE(v.names, ARRAY[]::text[])`,
     holdsOthers: q`(o.ord IS NOT NULL)`,
   })
