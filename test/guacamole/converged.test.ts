@@ -76,7 +76,26 @@ describe("converged", () => {
     const movedNow = { ...access({ workspace: "ws7", username: "renamed" }), holder: moved.holder }
     await run(op.service.ensure(movedNow))
 
-    const all = [...converged, ...drifted, ...missing, ...foreign, heldByOther, movedNow]
+    // Groups: a second root group of a workspace's name made by hand after the operator's (the
+    // first made is the workspace's: converged); a connection made by hand in the operator's group
+    // (converged); a group whose managed-by mark was removed (to be adopted), and one that also
+    // holds a connection made by hand (not the operator's to adopt).
+    const groups = {
+      twin: access({ workspace: "ws8", username: "kim" }),
+      foreignConnection: access({ workspace: "ws9", username: "lee" }),
+      unmarked: access({ workspace: "ws10", username: "max" }),
+      unmarkedForeign: access({ workspace: "ws11", username: "ned" }),
+    }
+    for (const a of Object.values(groups)) await run(op.service.ensure(a))
+    await db.sql`INSERT INTO guacamole_connection_group (connection_group_name, type) VALUES ('ws8', 'ORGANIZATIONAL')`
+    await db.sql`
+      INSERT INTO guacamole_connection (connection_name, parent_id, protocol)
+      SELECT 'desk', connection_group_id, 'rdp' FROM guacamole_connection_group WHERE connection_group_name IN ('ws9', 'ws11')`
+    await db.sql`
+      DELETE FROM guacamole_connection_group_attribute
+       WHERE connection_group_id IN (SELECT connection_group_id FROM guacamole_connection_group WHERE connection_group_name IN ('ws10', 'ws11'))`
+
+    const all = [...converged, ...drifted, ...missing, ...foreign, heldByOther, movedNow, ...Object.values(groups)]
     op.statements.length = 0
     const got = await run(op.service.converged(all))
     // One read of the tables, in a transaction of its own that turns nested loops off.
@@ -87,7 +106,7 @@ describe("converged", () => {
       "commit",
     ])
 
-    expect([...got].sort()).toEqual(converged.map((a) => holderValue(a.holder)).sort())
+    expect([...got].sort()).toEqual([...converged, groups.twin, groups.foreignConnection].map((a) => holderValue(a.holder)).sort())
     const expected = new Set<string>()
     for (const a of all) if (await perBinding(a)) expected.add(holderValue(a.holder))
     expect([...got].sort()).toEqual([...expected].sort())
