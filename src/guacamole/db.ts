@@ -412,10 +412,10 @@ const readState = (q: Query, a: GuacamoleAccess) => {
 
 /**
  * Many accesses in one statement: five arrays, unnested side by side, and the
- * two lookups as joins over all of them at once, which the planner may run as
- * one pass over each table (a hash join) whether or not the operator's
- * indexes exist: per binding, the cost does not grow with the tables either
- * way. The holder's marks are matched on their first two parts (namespace and
+ * two lookups and the workspace's group as joins over all of them at once,
+ * which the planner may run as one pass over each table (a hash join) whether
+ * or not the operator's indexes exist: per binding, the cost does not grow
+ * with the tables either way. The holder's marks are matched on their first two parts (namespace and
  * name, which cannot contain "/") and then, exactly, on the prefix.
  */
 const readStates = (q: Query, accesses: ReadonlyArray<GuacamoleAccess>) => {
