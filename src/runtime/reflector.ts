@@ -72,8 +72,6 @@ export const makeInformer = (
     const stats: InformerStats = { lists: 0, watches: 0, idleRestarts: 0, gone: 0, failures: 0, lastFailure: undefined }
     let resourceVersion: string | undefined
     let isSynced = false
-    /** After the first list, a list follows a 410 Gone: it must be no older than what the cache holds, so it is a consistent read. */
-    let listedOnce = false
     const label = options.namespace ? `${resource.id} in ${options.namespace}` : resource.id
 
     // Handlers run synchronously inside the watch callback; a throwing one is logged
@@ -97,14 +95,14 @@ export const makeInformer = (
           ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
           ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}),
           limit: options.pageSize ?? 500,
-          ...(token ? { continue: token } : listedOnce ? {} : { resourceVersion: "0" }),
+          // Once synced, a list follows a 410 Gone: no older than the cache, so a consistent read.
+          ...(token ? { continue: token } : isSynced ? {} : { resourceVersion: "0" }),
         })
         fresh.push(...page.items)
         token = page.continue
         listVersion = page.resourceVersion
       } while (token)
       stats.lists++
-      listedOnce = true
       writer.replace(fresh)
       yield* Effect.logDebug(`listed ${label}: ${fresh.length} objects at resourceVersion ${listVersion}`)
       resourceVersion = listVersion
