@@ -51,6 +51,10 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
   const recorded = new Map<string, Recorded>()
   const window = options.aggregateWindowMs ?? 60 * 60_000
   const maxTracked = options.maxTracked ?? MAX_TRACKED
+  const remember = (key: string, r: Recorded) => {
+    recorded.delete(key)
+    recorded.set(key, r)
+  }
 
   /**
    * Forgets what is past the window, and beyond `maxTracked` the least recent (a repeat of it
@@ -69,8 +73,7 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
     const timestamp = timestampOf(now)
     // The name scheme of client-go's recorder: object name, then a unique suffix.
     const name = `${object.metadata.name}.${now.toString(16)}${randomBytes(4).toString("hex")}`
-    recorded.delete(key)
-    recorded.set(key, { namespace, name, count: 1, last: now })
+    remember(key, { namespace, name, count: 1, last: now })
     forgetOld(now)
     return kube
       .create(Events, namespace, {
@@ -112,8 +115,7 @@ export const makeEventRecorder = (kube: KubeClientService, options: EventRecorde
             ? Effect.suspend(() => {
                 previous.count += 1
                 previous.last = now
-                recorded.delete(key)
-                recorded.set(key, previous)
+                remember(key, previous)
                 return kube
                   .patch(Events, previous.namespace, previous.name, {
                     type: "merge",
