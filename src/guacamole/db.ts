@@ -415,8 +415,9 @@ const readState = (q: Query, a: GuacamoleAccess) => {
  * two lookups and the workspace's group as joins over all of them at once,
  * which the planner may run as one pass over each table (a hash join) whether
  * or not the operator's indexes exist: per binding, the cost does not grow
- * with the tables either way. The holder's marks are matched on their first two parts (namespace and
- * name, which cannot contain "/") and then, exactly, on the prefix.
+ * with the tables either way. The holder's marks are matched on their first
+ * two parts (namespace and name, which cannot contain "/") and then, exactly,
+ * on the prefix.
  */
 const readStates = (q: Query, accesses: ReadonlyArray<GuacamoleAccess>) => {
   const ranges = accesses.map((a) => holderRange(a.holder))
