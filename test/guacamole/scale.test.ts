@@ -152,29 +152,26 @@ const staleDatabase = async (n: number) => {
   return { stale, accesses }
 }
 
-/** The most rows any node of a plan (EXPLAIN ANALYZE, JSON) produced, over all its loops. */
-const largestNode = (plan: Record<string, unknown> | undefined): number => {
-  const root = (plan?.["QUERY PLAN"] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan
-  let most = 0
-  for (const node of nodes(root)) most = Math.max(most, Number(node["Actual Rows"]) * Number(node["Actual Loops"]))
-  return most
-}
-
-/**
- * The most rows any node of a plan (EXPLAIN ANALYZE, JSON) read, over all its loops: those it
- * produced and those its filters threw away (a scan that reads every row to keep one per loop is
- * the costly one, and produces little).
- */
-const mostRowsRead = (plan: Record<string, unknown> | undefined): number => {
+/** The most rows of `fields` (summed) any node of a plan (EXPLAIN ANALYZE, JSON) counted, over all its loops. */
+const mostRows = (plan: Record<string, unknown> | undefined, fields: ReadonlyArray<string>): number => {
   const root = (plan?.["QUERY PLAN"] as Array<{ Plan: Record<string, unknown> }>)[0]!.Plan
   let most = 0
   for (const node of nodes(root)) {
-    const read = ["Actual Rows", "Rows Removed by Filter", "Rows Removed by Join Filter", "Rows Removed by Index Recheck"]
-      .reduce((sum, field) => sum + Number(node[field] ?? 0), 0)
-    most = Math.max(most, read * Number(node["Actual Loops"]))
+    const rows = fields.reduce((sum, field) => sum + Number(node[field] ?? 0), 0)
+    most = Math.max(most, rows * Number(node["Actual Loops"]))
   }
   return most
 }
+
+/** The most rows any node produced. */
+const largestNode = (plan: Record<string, unknown> | undefined) => mostRows(plan, ["Actual Rows"])
+
+/**
+ * The most rows any node read: those it produced and those its filters threw away (a scan that
+ * reads every row to keep one per loop is the costly one, and produces little).
+ */
+const mostRowsRead = (plan: Record<string, unknown> | undefined) =>
+  mostRows(plan, ["Actual Rows", "Rows Removed by Filter", "Rows Removed by Join Filter", "Rows Removed by Index Recheck"])
 
 describe(`${BINDINGS.toLocaleString("en")} bindings over ${WORKSPACES.toLocaleString("en")} workspaces`, () => {
   testAtScale("the operator's indexes are created concurrently, once; a second start finds them present", async () => {
