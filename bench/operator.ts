@@ -107,12 +107,20 @@ export function table(results: ReadonlyArray<RunResult>): string {
     ["  operator CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.operator)}${g(r, "cold operator CPU ms/binding")}`],
     ["  API server CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.apiServer)}${g(r, "cold API server CPU ms/binding")}`],
     ["  PostgreSQL CPU ms per binding", (r) => `${f2(r.cold.cpuMsPerBinding.postgres)}${g(r, "cold PostgreSQL CPU ms/binding")}`],
+    ["control plane quiet after the cold run (waited)", (r) => (r.restart.controlPlaneQuietSeconds === undefined ? "—" : `${f1(r.restart.controlPlaneQuietSeconds)} s`)],
     ["restart over converged: settled", (r) => `${f1(r.restart.settledSeconds)} s${g(r, "restart ms/binding")}`],
     ["  writes / requests / SQL round trips (statements)", (r) => `${r.restart.apiWrites} / ${r.restart.apiRequests} / ${r.restart.sqlRoundTrips} (${r.restart.sqlStatements})${g(r, "restart SQL/binding")}`],
     ["  CPU s: operator / API server / PostgreSQL [all]", (r) => cpuCell(r.restart.cpu, real)],
     ["operator RSS: peak (start → settled)", (r) => `${mib(r.memory.peakBytes)} (${mib(r.memory.startBytes)} → ${mib(r.memory.restartedBytes)})`],
     ["  growth per binding", (r) => `${f1(r.memory.growthPerBindingBytes / 1024)} KiB${g(r, "RSS growth/binding")}`],
     ["scale-up p50 / p95 / p99", (r) => `${f1(r.scaleUp.p50Ms)} / ${f1(r.scaleUp.p95Ms)} / ${f1(r.scaleUp.p99Ms)} ms${g(r, "scale-up p99")}`],
+    [
+      "  Keycloak's patch answered p50; then operator to its Deployment patch p50 / p99",
+      (r) =>
+        r.scaleUp.operatorShareP50Ms === undefined
+          ? "—"
+          : `${f1(r.scaleUp.keycloakPatchP50Ms ?? NaN)}; ${f1(r.scaleUp.operatorShareP50Ms)} / ${f1(r.scaleUp.operatorShareP99Ms ?? NaN)} ms`,
+    ],
     ["  API writes per scale-up", (r) => `${f2(r.scaleUp.writesPerScaleUp)}${g(r, "writes/scale-up")}`],
     ["API writes per new binding", (r) => `${f2(r.cold.writesPerBinding)}${g(r, "cold writes/binding")}`],
     ...kinds.map((k): [string, (r: RunResult) => string] => [`  ${k}`, (r) => f2(r.cold.writesPerBindingByKind[k] ?? 0)]),

@@ -84,6 +84,8 @@ export interface RunResult {
     readonly settledSeconds: number
     readonly cpu: Cpu
     readonly sqlPerBinding: number
+    /** How long the control plane took to go quiet after the cold run, before the restart. */
+    readonly controlPlaneQuietSeconds?: number
   }
   readonly memory: {
     /** VmRSS of the operator watching, before any binding. */
@@ -104,6 +106,13 @@ export interface RunResult {
     readonly maxMs: number
     readonly writesPerScaleUp: number
     readonly cpu: Cpu
+    /** How long the control plane took to go quiet after the restart, before the scale-ups. */
+    readonly controlPlaneQuietSeconds?: number
+    /** Keycloak's patch sent to its answer received (the API server's write). */
+    readonly keycloakPatchP50Ms?: number
+    /** That answer to the operator's Deployment patch received by the server (ms resolution). */
+    readonly operatorShareP50Ms?: number
+    readonly operatorShareP99Ms?: number
   }
   readonly runSeconds: number
 }
@@ -338,6 +347,36 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       return lastActivity
     }
 
+    /**
+     * Waits until the control plane (API server, etcd, and on kube-apiserver its controllers and
+     * KWOK) has used under 5% of a core for 3 s in a row, as a settled cluster does, so that a
+     * phase measures the operator and not the control plane still digesting the phase before
+     * (kube-controller-manager's Deployment and ReplicaSet controllers catch up with N new
+     * Deployments long after the bindings are READY). Gives up at the deadline, saying so: the
+     * phase then runs on a busy control plane, and the log shows it. Returns the seconds waited.
+     */
+    const controlPlaneQuiet = async (what: string, timeoutMs: number): Promise<number> => {
+      const t = Date.now()
+      const busy = () => { const c = cpuNow(); return c.apiServer + c.controllers }
+      const samples: { readonly at: number; readonly cpu: number }[] = [{ at: Date.now(), cpu: busy() }]
+      let rate = Number.NaN
+      const settled = await waitFor(
+        () => {
+          const now = { at: Date.now(), cpu: busy() }
+          samples.push(now)
+          while (samples.length > 1 && now.at - (samples[1] as { at: number }).at >= 3_000) samples.shift()
+          const from = samples[0] as { at: number; cpu: number }
+          if (now.at - from.at < 3_000) return false
+          rate = (now.cpu - from.cpu) / ((now.at - from.at) / 1000)
+          return rate < 0.05
+        },
+        { timeoutMs, intervalMs: 500, message: "the control plane to go quiet" },
+      ).then(() => true, () => false)
+      const waited = (Date.now() - t) / 1000
+      o.log(`  control plane ${settled ? "quiet" : "still busy"} before ${what} after ${waited.toFixed(1)} s (${rate.toFixed(2)} cores)`)
+      return waited
+    }
+
     // ---- the operator, watching nothing yet -------------------------------------------
     let m = await mark()
     let op = await startOperator()
@@ -400,6 +439,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     o.log(`    the operator's CPU by thread (since it started): ${byThread(op.process.pid)}`)
 
     // ---- restart over the converged bindings ---------------------------------------------
+    const quietBeforeRestart = await controlPlaneQuiet("the restart", 120_000 + N * 30)
     const first = await op.stop()
     operatorCpuBase += first.cpu
     operator = undefined
@@ -415,6 +455,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       cpu: cpuSince(m.cpu),
       ...restartTraffic,
       sqlPerBinding: perBinding(restartTraffic.sqlRoundTrips),
+      controlPlaneQuietSeconds: quietBeforeRestart,
     }
     const restartedBytes = memoryBytes(op.process.pid, "VmRSS")
     o.log(`  restart settled in ${restart.settledSeconds.toFixed(1)} s: ${restart.apiWrites} writes, ${restart.apiRequests} requests, ${restart.sqlRoundTrips} SQL`)
@@ -423,21 +464,36 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     // ---- replicas 0→1 by Keycloak's patch, with the N bindings present -------------------------
     await server.setWorkloads(false)
     await quiet(await mark(), Date.now(), 60_000)
+    const quietBeforeScaleUp = await controlPlaneQuiet("the scale-ups", 120_000 + N * 30)
     m = await mark()
     const S = Math.min(o.scaleUps, N)
     const latencies: number[] = []
+    /** Per scale-up, epoch ms: the patch sent, its answer received. */
+    const patches: { readonly sent: number; readonly answered: number }[] = []
     for (let i = 0; i < S; i++) {
       const name = names[N - 1 - i]!
       const d = bindings.get(name)?.status?.deploymentName as string | undefined
       if (!d) throw new Error(`binding ${name} has no status.deploymentName`)
       const scaled = new Promise<void>((resolve) => deploymentWaiters.set(d, resolve))
       const s0 = performance.now()
+      const sent = Date.now()
       await patchReplicasAsKeycloak({ kube: server.admin }, name, 1)
+      patches.push({ sent, answered: Date.now() })
       await Promise.race([scaled, Bun.sleep(30_000).then(() => Promise.reject(new Error(`Deployment ${d} was not scaled`)))])
       latencies.push(performance.now() - s0)
       deploymentWaiters.delete(d)
     }
     await quiet(m, Date.now(), 60_000)
+    // Where a scale-up's time goes: the API server answering Keycloak's patch; then the operator,
+    // from that answer to its Deployment patch reaching the server (the watch event's delivery,
+    // the reconcile, the request on its way); the rest is the Deployment patch and its watch event.
+    const deploymentPatches = (await server.operatorRequests()).slice(m.api).filter(([verb, resource]) => verb === "patch" && resource === "deployments").map(([, , at]) => at)
+    const operatorShare: number[] = []
+    for (const p of patches) {
+      const at = deploymentPatches.find((t) => t >= p.answered)
+      if (at !== undefined) operatorShare.push(at - p.answered)
+    }
+    const patchAnswer = patches.map((p) => p.answered - p.sent)
     const scaleTraffic = await trafficSince(m)
     const scaleUp = {
       samples: S,
@@ -448,8 +504,15 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       ...scaleTraffic,
       writesPerScaleUp: scaleTraffic.apiWrites / S,
       cpu: cpuSince(m.cpu),
+      controlPlaneQuietSeconds: quietBeforeScaleUp,
+      keycloakPatchP50Ms: percentile(patchAnswer, 50),
+      operatorShareP50Ms: percentile(operatorShare, 50),
+      operatorShareP99Ms: percentile(operatorShare, 99),
     }
     o.log(`  scale-up: p50 ${scaleUp.p50Ms.toFixed(1)} ms, p99 ${scaleUp.p99Ms.toFixed(1)} ms, ${scaleUp.writesPerScaleUp.toFixed(2)} writes each`)
+    o.log(
+      `    of which Keycloak's patch answered: p50 ${scaleUp.keycloakPatchP50Ms.toFixed(1)} ms; then to the operator's Deployment patch received: p50 ${scaleUp.operatorShareP50Ms.toFixed(1)} ms, p99 ${scaleUp.operatorShareP99Ms.toFixed(1)} ms`,
+    )
 
     const second = await op.stop()
     operator = undefined
