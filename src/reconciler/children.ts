@@ -6,7 +6,7 @@
  */
 import { Effect } from "effect"
 import { splitBindingKey, type Binding } from "../domain/binding.ts"
-import { desiredSecret, ownerBindingKey, vncPasswordOf } from "../domain/desired.ts"
+import { desiredSecret, ownerBindingKey, PURPOSE, PURPOSE_LABEL, vncPasswordOf } from "../domain/desired.ts"
 import { mergePatchFor, withoutTypeMeta } from "../domain/diff.ts"
 import { secretNameFor, serviceNameFor } from "../domain/naming.ts"
 import { KubeClient, type KubeObject } from "../runtime/client.ts"
@@ -41,13 +41,25 @@ export const ownedObjects = (key: string, deploymentName: string | undefined) =>
   })
 
 /**
- * Fails with AlreadyBound when `object` belongs to another binding that the API
+ * Fails with NotOurs when `object` lacks the purpose label that the operator,
+ * and the previous operator, put on every browser object: someone else made it
+ * under the browser's name, and it is neither patched, adopted nor deleted.
+ * Fails with AlreadyBound when it belongs to another binding that the API
  * server still has (asked of the server: the cache may not have seen it yet).
- * An object of a binding that is gone may be taken over; one with no binding
- * annotation is the previous operator's and is adopted.
+ * An object of a binding that is gone may be taken over; a labelled one with no
+ * binding annotation is the previous operator's and is adopted.
  */
 export const refuseIfHeldByAnother = (key: string, binding: Binding, object: KubeObject) =>
   Effect.gen(function* () {
+    if (object.metadata.labels?.[PURPOSE_LABEL] !== PURPOSE) {
+      return yield* Effect.fail(
+        new BindingProblem(
+          "NotOurs",
+          `${object.kind ?? "object"} ${object.metadata.namespace}/${object.metadata.name} has the name of this binding's browser ` +
+            `but was not made by this operator (it lacks the label ${PURPOSE_LABEL}=${PURPOSE}): rename or remove it`,
+        ),
+      )
+    }
     const owner = ownerBindingKey(object)
     if (owner === undefined || owner === key) return
     const [namespace, name] = splitBindingKey(owner)

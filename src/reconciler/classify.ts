@@ -74,7 +74,7 @@ export const classifyFailure = (error: Failure): Fault => {
     case "BindingProblem":
       return {
         kind: "binding",
-        reason: error.reason === "AlreadyBound" ? EventReason.Conflict : EventReason.InvalidSpec,
+        reason: error.reason === "AlreadyBound" || error.reason === "NotOurs" ? EventReason.Conflict : EventReason.InvalidSpec,
         message,
       }
     case "GuacamoleConflictError":

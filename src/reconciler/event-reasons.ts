@@ -28,7 +28,7 @@ export const EventReason = {
   Revoked: "Revoked",
   /** The binding's spec cannot be served as written. */
   InvalidSpec: "InvalidSpec",
-  /** Another binding, or a Guacamole user, already holds this binding's workspace and user. */
+  /** Another binding, a Guacamole user, or an object the operator did not make, already holds this binding's workspace and user or its browser's name. */
   Conflict: "Conflict",
   /** The API server, or the Guacamole database, refused a write made for this binding. */
   Rejected: "Rejected",
@@ -110,8 +110,10 @@ export const eventReasons: ReadonlyArray<EventReasonDoc> = [
   {
     reason: EventReason.Conflict,
     type: "Warning",
-    meaning: "Another binding, or a Guacamole user differing only by letter case, already holds this workspace and user. The binding is ERROR.",
-    action: "Delete one of the two bindings, or change this one's `username`; it is served once the other lets go.",
+    meaning:
+      "Another binding, or a Guacamole user differing only by letter case, already holds this workspace and user; or a Deployment, Service or Secret of the browser's name exists that the operator did not make (it lacks the label `xlscsde.nhs.uk/purpose=workspace-client`). The binding is ERROR.",
+    action:
+      "Delete one of the two bindings, or change this one's `username`; it is served once the other lets go. An object the operator did not make is left alone: rename or remove it, and the binding is served.",
   },
   {
     reason: EventReason.Rejected,

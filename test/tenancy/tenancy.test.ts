@@ -191,6 +191,55 @@ forEachServer("tenancy", (server) => {
     })
   })
 
+  describe("an object of the browser's name that the operator did not make", () => {
+    for (const [kind, rt, make] of [
+      [
+        "Secret",
+        Secrets,
+        (name: string) => ({ apiVersion: "v1", kind: "Secret", metadata: { name }, data: { password: Buffer.from("someone-elses").toString("base64") } }),
+      ],
+      [
+        "Deployment",
+        Deployments,
+        (name: string) => ({
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { app: "theirs" } },
+            template: { metadata: { labels: { app: "theirs" } }, spec: { containers: [{ name: "theirs", image: "theirs:1" }] } },
+          },
+        }),
+      ],
+    ] as const) {
+      test(`a hand-made ${kind}: ERROR naming it; it is neither rewritten nor deleted, and no password of it reaches Guacamole`, async () => {
+        const username = `taken-${kind.toLowerCase()}`
+        const d = deploymentNameFor("ws-taken", username)
+        const name = kind === "Secret" ? `client-${d}-vnc` : d
+        // What the operator would change; not the status and revision kube-controller-manager keeps for a Deployment.
+        const ours = (m: Record<string, string> | undefined) => Object.entries(m ?? {}).filter(([k]) => k.startsWith("xlscsde.nhs.uk/"))
+        const asMade = (o: any) => JSON.stringify([o.metadata.generation, o.metadata.labels, ours(o.metadata.annotations), o.spec, o.data])
+        const theirs = asMade(await Effect.runPromise(h.kube.create(rt, GUACAMOLE_NAMESPACE, make(name))))
+        const bindingName = `taken-${kind.toLowerCase()}`
+        await h.createBinding(bindingName, spec("ws-taken", username))
+        const b = await waitForStatusOf(h, bindingName, "ERROR")
+        expect(b.status!.message).toContain(`${kind} ${GUACAMOLE_NAMESPACE}/${name}`)
+        expect(b.status!.message).toContain("not made by this operator")
+        const failed = await waitFor(async () => (await eventsOf(h, bindingName)).find((e: any) => e.reason === "Conflict"))
+        expect(failed.message).toContain(name)
+        expect(asMade(await getObject(h, rt, GUACAMOLE_NAMESPACE, name))).toBe(theirs)
+        expect((await connectionsOf(h.db.sql, `ws-taken@${username}`)).map((c) => c.password)).not.toContain("someone-elses")
+
+        await deleteBinding(h, bindingName)
+        await waitForGone(h, bindingName)
+        await settled(h)
+        expect(asMade(await getObject(h, rt, GUACAMOLE_NAMESPACE, name))).toBe(theirs)
+        await Effect.runPromise(h.kube.delete(rt, GUACAMOLE_NAMESPACE, name))
+      })
+    }
+  })
+
   describe("a hand-edited VNC Secret and a tampered database", () => {
     test("editing the Secret's password: Guacamole gets the new password and the browser restarts with it", async () => {
       await h.createBinding("edited", spec("ws-e", "edited"))
