@@ -698,6 +698,19 @@ const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
         UPDATE guacamole_user SET disabled = ${a.disabled}, expired = false, valid_until = ${a.validUntil}::date
          WHERE entity_id = ${entityRef(tx)}`)
     }
+    if (row.user_python) {
+      // The previous operator gave every user the one password whose hash it shipped: whoever
+      // knows it could sign in as any of them where Guacamole's own login is reachable.
+      descriptions.push(`replace the shared password the previous operator gave Guacamole user ${userLabel} with a random unusable one`)
+      writes.push((tx) => {
+        const hash = randomBytes(32)
+        const salt = randomBytes(32)
+        return tx`
+          UPDATE guacamole_user SET password_hash = ${hash}, password_salt = ${salt}, password_date = now()
+           WHERE entity_id = ${entityRef(tx)}
+             AND password_hash = ${PYTHON_OPERATOR_PASSWORD_HASH} AND password_salt = ${PYTHON_OPERATOR_PASSWORD_SALT}`
+      })
+    }
   }
 
   // Permissions

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
 import { Effect } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
+import { PYTHON_OPERATOR_PASSWORD_HASH, PYTHON_OPERATOR_PASSWORD_SALT } from "../../src/guacamole/db.ts"
 import { pythonOperatorRows } from "../guacamole/python-operator.ts"
 import { Bindings, Deployments, Services } from "../../src/runtime/resources.ts"
 import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
@@ -119,6 +120,17 @@ forEachServer("upgrade", (server) => {
     expect(user!.valid_until).toBe("2099-12-31")
     expect((await h.binding("ws1-alice"))!.status.statusText).toBe("READY")
     expect((await h.binding("ws1-alice"))!.status.deploymentName).toBe(d)
+  })
+
+  test("the adopted user's password is no longer the hash every user of the Python operator shared", async () => {
+    const [user] = await h.db.sql<{ shared: boolean; hash_length: number; salt_length: number }[]>`
+      SELECT (u.password_hash = ${PYTHON_OPERATOR_PASSWORD_HASH} OR u.password_salt = ${PYTHON_OPERATOR_PASSWORD_SALT}) AS shared,
+             length(u.password_hash) AS hash_length, length(u.password_salt) AS salt_length
+        FROM guacamole_user u JOIN guacamole_entity e USING (entity_id) WHERE e.name = 'ws1@alice'`
+    expect(user).toEqual({ shared: false, hash_length: 32, salt_length: 32 })
+    const events = (await h.list("", "events", BINDING_NAMESPACE)).filter((e: any) => e.involvedObject?.name === "ws1-alice")
+    const [event] = events.filter((e: any) => e.message.includes("shared password"))
+    expect(event?.message).toContain("ws1@alice")
   })
 
   test("the Python operator's rows are adopted: marked in Guacamole's attribute tables as this binding's", async () => {
