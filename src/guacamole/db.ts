@@ -530,6 +530,12 @@ const conflictFor = (
       requested: a.entityName,
       existing: what,
     })
+  if (row.group_id !== null && row.group_mark !== null && row.group_mark !== MANAGED_BY_VALUE) {
+    return notOurs(
+      `connection group ${quote(a.workspace)} (id ${row.group_id})`,
+      `its ${MANAGED_BY_ATTRIBUTE} mark is ${quote(row.group_mark.slice(0, 64))}`,
+    )
+  }
   if (row.group_id !== null && row.group_mark === null && (row.group_type !== GROUP.type || row.group_foreign)) {
     return notOurs(
       `connection group ${quote(a.workspace)} (id ${row.group_id})`,

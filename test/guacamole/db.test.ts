@@ -266,6 +266,20 @@ describe("ensure", () => {
     expect(await run(op.service.ensure(access()))).toEqual([])
   })
 
+  test("a group whose managed-by mark names someone else is a conflict, and nothing is written", async () => {
+    const [g] = await db.sql`INSERT INTO guacamole_connection_group (connection_group_name, type, max_connections,
+      max_connections_per_user, enable_session_affinity) VALUES ('ws1', 'ORGANIZATIONAL', 1000, 1000, true)
+      RETURNING connection_group_id`
+    await db.sql`INSERT INTO guacamole_connection_group_attribute (connection_group_id, attribute_name, attribute_value)
+      VALUES (${g!.connection_group_id}, 'xlscsde.nhs.uk/managed-by', 'another-tool')`
+    const before = await rowsWithXmin(db.sql)
+    const e = await fail(op.service.ensure(access()))
+    expect(e).toBeInstanceOf(GuacamoleConflictError)
+    expect(e.message).toContain('connection group "ws1"')
+    expect(e.message).toContain("another-tool")
+    expect(await rowsWithXmin(db.sql)).toEqual(before)
+  })
+
   test("a user name differing only by case is a conflict, and nothing is written", async () => {
     await db.sql`INSERT INTO guacamole_entity (name, type) VALUES ('WS1@Alice', 'USER')`
     const before = await rowsWithXmin(db.sql)
