@@ -241,7 +241,7 @@ interface StateRow {
   readonly group_max_connections_per_user: number | null
   readonly group_session_affinity: boolean | null
   readonly group_mark: string | null
-  /** The group holds a child group, or a connection neither the operator's nor the Python operator's. */
+  /** An unmarked group holds a child group, or a connection neither the operator's nor the Python operator's (false when marked). */
   readonly group_foreign: boolean
   readonly connection_holder: string | null
   readonly connection_id: number | null
@@ -310,7 +310,10 @@ const stateOf = (q: Query, lookups: Lookups) =>
            g.max_connections_per_user AS group_max_connections_per_user,
            g.enable_session_affinity AS group_session_affinity,
            gm.attribute_value AS group_mark,
-           (EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
+           -- Whether an unmarked group holds anything but the previous operator's connections: not
+           -- asked of a marked group, where it would probe every connection of the workspace.
+           (CASE WHEN gm.attribute_value IS NOT NULL THEN false ELSE (
+            EXISTS (SELECT 1 FROM guacamole_connection_group s WHERE s.parent_id = g.connection_group_id)
             OR EXISTS (SELECT 1 FROM guacamole_connection o
                         WHERE o.parent_id = g.connection_group_id
                           AND NOT EXISTS (SELECT 1 FROM guacamole_connection_attribute oa
@@ -318,7 +321,7 @@ const stateOf = (q: Query, lookups: Lookups) =>
                           AND NOT (o.protocol = 'vnc' AND EXISTS (
                                 SELECT 1 FROM guacamole_connection_parameter op
                                  WHERE op.connection_id = o.connection_id AND op.parameter_name = 'hostname'
-                                   AND op.parameter_value LIKE 'client-%')))) AS group_foreign,
+                                   AND op.parameter_value LIKE 'client-%')))) END) AS group_foreign,
            (SELECT ca.attribute_value FROM guacamole_connection_attribute ca
              WHERE ca.connection_id = c.connection_id AND (ca.attribute_name || '') = ${BINDING_ATTRIBUTE}) AS connection_holder,
            c.connection_id,
