@@ -1043,16 +1043,29 @@ export const make = (sql: postgres.Sql, options: { readonly lockTimeoutMs?: numb
         const connections = held.filter((h) => h.kind === "connection")
         const workspaces = [...new Set(held.map((h) => h.workspace))]
         const ids = (xs: ReadonlyArray<{ readonly id: number }>) => xs.map((x) => x.id).join(",")
-        const [, , groups] = await Promise.all([
+        const names = workspaces.join("\n")
+        const [, , , groups] = await Promise.all([
           // guacamole_user, its attributes and every permission held by or about this user, cascade.
           track(tx`DELETE FROM guacamole_entity WHERE entity_id = ANY(string_to_array(${ids(users)}, ',')::int[])`),
           // Parameters, attributes and permissions cascade.
           track(tx`DELETE FROM guacamole_connection WHERE connection_id = ANY(string_to_array(${ids(connections)}, ',')::int[])`),
+          // The groups are locked before they are found empty. Someone adding a connection or a
+          // group to one holds a key-share lock on it until they commit: this waits for them, and
+          // the next statement (a later snapshot) sees what they added. Without it the DELETE
+          // below, whose snapshot missed the uncommitted row, waited on the same lock and then
+          // deleted the group, and with it, by cascade, what they had just committed.
+          track(tx`
+            SELECT 1 FROM guacamole_connection_group g
+             WHERE g.parent_id IS NULL AND g.connection_group_name = ANY(string_to_array(${names}, E'\n'))
+               AND EXISTS (SELECT 1 FROM guacamole_connection_group_attribute ga
+                            WHERE ga.connection_group_id = g.connection_group_id
+                              AND ga.attribute_name = ${MANAGED_BY_ATTRIBUTE} AND ga.attribute_value = ${MANAGED_BY_VALUE})
+               FOR UPDATE OF g`),
           // Only the operator's groups, and only when left empty: deleting one with children would cascade to them.
           track(tx<{ name: string }[]>`
             DELETE FROM guacamole_connection_group g
              WHERE g.parent_id IS NULL
-               AND g.connection_group_name = ANY(string_to_array(${workspaces.join("\n")}, E'\n'))
+               AND g.connection_group_name = ANY(string_to_array(${names}, E'\n'))
                AND EXISTS (SELECT 1 FROM guacamole_connection_group_attribute ga
                             WHERE ga.connection_group_id = g.connection_group_id
                               AND ga.attribute_name = ${MANAGED_BY_ATTRIBUTE} AND ga.attribute_value = ${MANAGED_BY_VALUE})

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Redacted } from "effect"
+import postgres from "postgres"
 import { GuacamoleConflictError, isTransient } from "../../src/guacamole/errors.ts"
 import { createTestDatabase, type TestDatabase, testWithRealPostgres } from "../support/postgres.ts"
+import { waitFor } from "../support/wait.ts"
 import {
   access,
   type CountingService,
@@ -437,6 +439,32 @@ describe("concurrency", () => {
       for (const username of names) expect(await run(pool.service.plan(access({ username })))).toEqual([])
     } finally {
       await pool.end()
+    }
+  })
+
+  testWithRealPostgres("an administrator's connection being added to the workspace's group as its last binding is revoked: the group and the connection stay", async () => {
+    await run(op.service.ensure(access({ username: "alice" })))
+    const [g] = await db.sql`SELECT connection_group_id FROM guacamole_connection_group WHERE connection_group_name = 'ws1'`
+    const admin = postgres(db.url, { max: 1, onnotice: () => undefined })
+    try {
+      const session = await admin.reserve()
+      await session.unsafe("BEGIN")
+      await session`INSERT INTO guacamole_connection (connection_name, parent_id, protocol) VALUES ('admin-ssh', ${g!.connection_group_id}, 'ssh')`
+      const revoked = run(op.service.revoke({ holder: { namespace: "jupyterhub", name: "ws1-alice" } }))
+      // The revocation waits on the row the administrator's insert holds; then the administrator commits.
+      await waitFor(
+        async () => (await db.sql`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`).length > 0,
+        { message: "the revocation to wait on the administrator's transaction" },
+      )
+      await session.unsafe("COMMIT")
+      session.release()
+      const { changes } = await revoked
+      expect(changes).toContain('delete Guacamole user "ws1@alice" with its permissions')
+      expect(changes.some((c) => c.includes("connection group"))).toBe(false)
+      expect([...(await db.sql`SELECT connection_name FROM guacamole_connection`)]).toEqual([{ connection_name: "admin-ssh" }])
+      expect([...(await db.sql`SELECT connection_group_name FROM guacamole_connection_group`)]).toEqual([{ connection_group_name: "ws1" }])
+    } finally {
+      await admin.end({ timeout: 5 })
     }
   })
 })
