@@ -57,6 +57,15 @@ export const reconcile = (key: string): Effect.Effect<Action, ReconcileError, Re
     const raw = (yield* Caches).bindings.get(namespace, name)
     if (!raw) {
       if (!(yield* ReconcilerSettings).watches(namespace)) return { result: "skipped" }
+      // The cache may lag the server: its first list can come from a watch cache behind it, and a
+      // child's event can name a binding before the binding's own watch has brought it. What
+      // follows deletes, so the server is asked first; a binding it has will come through the
+      // watch and be reconciled then.
+      const live = yield* (yield* KubeClient).get(Bindings, namespace, name).pipe(
+        Effect.as(true),
+        Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
+      )
+      if (live) return { result: "not-cached-yet" }
       // Rows and objects of a binding gone without its finalizer running (removed by hand, say).
       const { released, deleted } = yield* cleanup(key, undefined)
       return { result: released.length > 0 || deleted > 0 ? "cleaned-up" : "skipped", wake: yield* waitingFor(key, released) }

@@ -109,6 +109,7 @@ function failure(code: number, opts: FailOptions, a: RequestAttributes): ApiErro
 export class Faults {
   private failures: { match: FaultMatch; opts: FailOptions; left: number }[] = []
   private latencies: { match: FaultMatch; ms: number }[] = []
+  private staleLists: { match: FaultMatch; asOf: number }[] = []
 
   failNext(match: FaultMatch, opts: FailOptions): void {
     this.failures.push({ match, opts, left: opts.count ?? 1 })
@@ -118,9 +119,27 @@ export class Faults {
     this.latencies.push({ match, ms })
   }
 
+  /**
+   * The next list of `resourceVersion=0` matching is answered as a watch cache `asOf` behind
+   * would: at resourceVersion `asOf`, without the objects changed since (a watch from there
+   * then brings them, as it does from a lagging kube-apiserver's cache).
+   */
+  staleList(match: FaultMatch, asOf: number): void {
+    this.staleLists.push({ match, asOf })
+  }
+
   clear(): void {
     this.failures = []
     this.latencies = []
+    this.staleLists = []
+  }
+
+  /** The resourceVersion the next list of `resourceVersion=0` is to be answered at, if stale (consumes it). */
+  takeStaleList(a: RequestAttributes): number | undefined {
+    const f = this.staleLists.find((x) => matches(x.match, a))
+    if (!f) return undefined
+    this.staleLists = this.staleLists.filter((x) => x !== f)
+    return f.asOf
   }
 
   latencyFor(a: RequestAttributes): number {

@@ -66,6 +66,13 @@ export interface Emulator {
     compactHistory(): void
     /** close the listening socket, re-listen on the same port after ms */
     refuseConnections(ms: number): void
+    /**
+     * answer the next `resourceVersion=0` list matching as a watch cache still at resourceVersion
+     * `asOf` would: without the objects changed since, which a watch from there then brings
+     */
+    staleList(match: FaultMatch, asOf: number): void
+    /** the store's current resourceVersion */
+    resourceVersion(): number
     clear(): void
   }
   readonly workloads: { setEnabled(on: boolean): void; setDelay(ms: number): void }
@@ -171,6 +178,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       dropWatches: () => hub.dropAll(),
       stallWatches: () => hub.stallAll(),
       compactHistory: () => api.store.compact(),
+      staleList: (m, asOf) => faults.staleList(m, asOf),
+      resourceVersion: () => api.store.resourceVersion,
       refuseConnections(ms: number) {
         if (stopped || !server) return
         const s = server

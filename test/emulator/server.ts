@@ -422,6 +422,11 @@ export class ApiServer {
       if (rv && rv !== "0" && match === "Exact" && Number(rv) < store.oldestResumable) {
         throw Errors.gone(`too old resource version: ${rv} (${store.oldestResumable})`)
       }
+      const asOf = rv === "0" ? this.faults.takeStaleList({ verb: "list", group: t.type.group, resource: t.type.resource, namespace: t.namespace }) : undefined
+      if (asOf !== undefined) {
+        listRv = Math.max(asOf, store.oldestResumable)
+        rows = rows.filter(({ obj }) => Number(obj.metadata?.resourceVersion) <= listRv)
+      }
     }
     const metadata: Record<string, unknown> = { resourceVersion: String(listRv) }
     // resourceVersion=0 is served from kube-apiserver's watch cache, which (1.34) answers with every object, limit or not.

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Duration } from "effect"
 import { deploymentNameFor } from "../../src/domain/naming.ts"
-import { GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
+import { BINDING_NAMESPACE, GUACAMOLE_NAMESPACE, settled, startHarness, type Harness } from "../support/operator.ts"
 import { testWithRealPostgres, usingRealPostgres } from "../support/postgres.ts"
 import { waitFor } from "../support/wait.ts"
 
@@ -62,6 +62,40 @@ describe("watches", () => {
       })
     })
     await h.waitForStatus("after-refusal", "READY", 20_000)
+  })
+})
+
+describe("a restart on a lagging API server cache", () => {
+  test("a binding missing from the first list (a watch cache behind) keeps its browser, password and rows until the watch brings it", async () => {
+    const asOf = h.api.faults.resourceVersion()
+    await h.createBinding("lagged", spec("wsl", "lagged"))
+    await h.waitForStatus("lagged", "READY")
+    await settled(h)
+    const d = deploymentNameFor("wsl", "lagged")
+    const uids = () =>
+      [h.api.get("apps", "deployments", GUACAMOLE_NAMESPACE, d), h.api.get("", "secrets", GUACAMOLE_NAMESPACE, `client-${d}-vnc`)].map(
+        (o) => o?.metadata.uid,
+      )
+    const before = uids()
+    const rows = () => h.db.sql`SELECT e.name FROM guacamole_entity e WHERE e.name = 'wsl@lagged'`
+    expect(await rows()).toHaveLength(1)
+
+    await h.stopOperator()
+    // The children's lists show its Deployment; the bindings' list does not show it, and the
+    // bindings' watch (from the list's older resourceVersion) brings it 0.6 s later (within this file's 1 s idle timeout).
+    h.api.faults.staleList({ verb: "list", resource: "analyticsworkspacebindings" }, asOf)
+    h.api.faults.addLatency({ verb: "watch", resource: "analyticsworkspacebindings" }, 600)
+    try {
+      await h.startOperator()
+      const bindings = h.operator().controller.informers.find((i) => i.resource.plural === "analyticsworkspacebindings")!
+      await waitFor(() => bindings.get(BINDING_NAMESPACE, "lagged"), { message: "the bindings' watch to bring the binding" })
+      await settled(h)
+    } finally {
+      h.api.faults.clear()
+    }
+    expect(uids()).toEqual(before)
+    expect(await rows()).toHaveLength(1)
+    expect((await h.binding("lagged"))!.status!.statusText).toBe("READY")
   })
 })
 
