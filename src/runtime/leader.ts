@@ -5,9 +5,9 @@
  * Every write is a PUT carrying the resourceVersion read, so two candidates
  * can never both believe they won (the loser gets 409 Conflict).
  */
-import { Deferred, Duration, Effect, type Scope } from "effect"
+import { Deferred, Duration, Effect, Option, type Scope } from "effect"
 import { KubeClient, type KubeObject } from "./client.ts"
-import type { KubeError } from "./errors.ts"
+import { KubeTransient, type KubeError } from "./errors.ts"
 import { Leases } from "./resources.ts"
 
 export interface LeaderElectionSettings {
@@ -103,13 +103,22 @@ export const acquireLeadership = (
     yield* Effect.forkScoped(
       Effect.gen(function* () {
         let lastRenewal = Date.now()
+        const deadline = Duration.toMillis(settings.renewDeadline)
         for (;;) {
           yield* Effect.sleep(settings.retryPeriod)
+          const started = Date.now()
+          // An attempt the API server never answers (a connection black-holed) must not hold the
+          // loop past the deadline: a standby takes the Lease once it expires.
           const ok = yield* tryAcquireOrRenew.pipe(
+            Effect.timeoutFail({
+              duration: Duration.millis(Math.max(0, lastRenewal + deadline - started)),
+              onTimeout: () => new KubeTransient({ code: 0, message: "the API server did not answer in time", retryAfter: Option.none() }),
+            }),
             Effect.catchAll((e) => Effect.logWarning(`lease renewal failed: ${e.message}`).pipe(Effect.as(false))),
           )
-          if (ok) lastRenewal = Date.now()
-          else if (Date.now() - lastRenewal > Duration.toMillis(settings.renewDeadline)) {
+          // Counted from when the attempt began: the server may have taken the renewal as of then.
+          if (ok) lastRenewal = started
+          else if (Date.now() - lastRenewal >= deadline) {
             yield* Deferred.succeed(lost, `could not renew the Lease within ${Duration.format(settings.renewDeadline)}`)
             return
           }

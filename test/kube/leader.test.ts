@@ -68,4 +68,21 @@ describe("leader election", () => {
     api.faults.clear()
     await a.close()
   })
+
+  test("a renewal the API server never answers: leadership is lost at the renew deadline", async () => {
+    const a = candidate("pod-d")
+    await waitFor(a.leader, { message: "pod-d to lead" })
+    const leadership = (await Effect.runPromise(Fiber.join(a.fiber))) as Leadership
+    // Every Lease request hangs far beyond the Lease's 3 s: a connection black-holed.
+    api.faults.addLatency({ resource: "leases" }, 60_000)
+    try {
+      // Waiting on the hung request itself, the leader would never notice: a standby takes the
+      // expired Lease while it goes on reconciling.
+      const reason = await Effect.runPromise(leadership.lost.pipe(Effect.timeout(Duration.seconds(8))))
+      expect(reason).toContain("could not renew")
+    } finally {
+      api.faults.clear()
+      await a.close()
+    }
+  })
 })
