@@ -8,8 +8,8 @@
  * their models rename wire fields and cost a conversion each way.
  */
 import * as k8s from "@kubernetes/client-node"
-import { Context, Effect, Layer } from "effect"
-import { fromStatus, fromUnknown, KubeGone, type KubeError } from "./errors.ts"
+import { Context, Duration, Effect, Layer, Option } from "effect"
+import { fromStatus, fromUnknown, KubeGone, KubeTransient, type KubeError } from "./errors.ts"
 import { collectionPath, type ResourceType } from "./resources.ts"
 import { makeTransport, type KubeTransport, type TransportRequest } from "./transport.ts"
 
@@ -150,7 +150,20 @@ const failure = async (response: Response): Promise<never> => {
 const isKubeError = (e: unknown): e is KubeError =>
   typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string" && String((e as { _tag: string })._tag).startsWith("Kube")
 
-export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTransport(kc)): KubeClientService => {
+/**
+ * How long a request (a watch apart) may go unanswered. Nothing else bounds it: a connection
+ * black-holed by the network would hold a worker, its key and an informer's list for good.
+ * kube-apiserver answers within its own 60 s request timeout, so a longer wait is a lost connection.
+ */
+export const REQUEST_TIMEOUT = Duration.seconds(70)
+
+export interface ClientOptions {
+  /** Default REQUEST_TIMEOUT. */
+  readonly requestTimeout?: Duration.Duration
+}
+
+export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTransport(kc), options: ClientOptions = {}): KubeClientService => {
+  const requestTimeout = options.requestTimeout ?? REQUEST_TIMEOUT
   const call = <A>(thunk: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, KubeError> =>
     Effect.tryPromise({ try: thunk, catch: (e) => (isKubeError(e) ? e : fromUnknown(e)) })
 
@@ -162,7 +175,18 @@ export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTranspor
       if (!text) return undefined
       // Health endpoints (/readyz, /livez) answer plain text.
       return (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text
-    })
+    }).pipe(
+      // Interrupting the request aborts it on the wire.
+      Effect.timeoutFail({
+        duration: requestTimeout,
+        onTimeout: () =>
+          new KubeTransient({
+            code: 0,
+            message: `${r.method} ${r.path}: the API server did not answer within ${Duration.format(requestTimeout)}`,
+            retryAfter: Option.none(),
+          }),
+      }),
+    )
 
   const list: KubeClientService["list"] = (rt, options = {}) =>
     json({

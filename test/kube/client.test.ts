@@ -4,7 +4,7 @@
  * their `default` and `x-kubernetes-*` fields.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test"
-import { Effect, Fiber } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { make, type KubeClientService } from "../../src/runtime/client.ts"
 import { CustomResourceDefinitions, Secrets } from "../../src/runtime/resources.ts"
 import { startEmulator, type Emulator } from "@awms/kube-emulator"
@@ -84,5 +84,25 @@ test("an interrupted request is aborted on the wire, not left running", async ()
   await started.promise
   expect(signal?.aborted).toBe(false)
   await Effect.runPromise(Fiber.interrupt(fiber))
+  expect(signal?.aborted).toBe(true)
+})
+
+test("a request the API server never answers fails as transient after the request timeout, and is aborted", async () => {
+  let signal: AbortSignal | undefined
+  const hanging = make(
+    api.kubeConfig(),
+    {
+      server: "http://hanging.invalid",
+      close: () => {},
+      request: (r) => {
+        signal = r.signal
+        return new Promise<Response>((_, reject) => r.signal?.addEventListener("abort", () => reject(new Error("aborted"))))
+      },
+    },
+    { requestTimeout: Duration.millis(200) },
+  )
+  const error = await Effect.runPromise(Effect.flip(hanging.get(Secrets, "guacamole", "s0")))
+  expect(error._tag).toBe("KubeTransient")
+  expect(error.message).toContain("did not answer")
   expect(signal?.aborted).toBe(true)
 })
