@@ -247,6 +247,8 @@ interface StateRow {
   readonly connection_id: number | null
   readonly connection_protocol: string | null
   readonly connection_failover_only: boolean | null
+  /** The connection is sent through a guacd of its own (proxy_hostname, proxy_port or proxy_encryption_method set). */
+  readonly connection_proxied: boolean | null
   readonly parameters: Record<string, string> | null
   readonly entity_id: number | null
   readonly user_id: number | null
@@ -327,6 +329,7 @@ const stateOf = (q: Query, lookups: Lookups) =>
            c.connection_id,
            c.protocol AS connection_protocol,
            c.failover_only AS connection_failover_only,
+           (c.proxy_hostname IS NOT NULL OR c.proxy_port IS NOT NULL OR c.proxy_encryption_method IS NOT NULL) AS connection_proxied,
            (SELECT json_object_agg(p.parameter_name, p.parameter_value)
               FROM guacamole_connection_parameter p
              WHERE p.connection_id = c.connection_id) AS parameters,
@@ -626,14 +629,17 @@ const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
     writes.push((tx) => tx`
       INSERT INTO guacamole_connection (connection_name, parent_id, protocol, failover_only)
       VALUES (${a.username}, ${groupRef(tx)}, ${PROTOCOL}, false)`)
-  } else if (row.connection_protocol !== PROTOCOL || row.connection_failover_only !== false) {
+  } else if (row.connection_protocol !== PROTOCOL || row.connection_failover_only !== false || row.connection_proxied === true) {
     const wrong = [
       row.connection_protocol !== PROTOCOL ? "protocol" : undefined,
       row.connection_failover_only !== false ? "failover_only" : undefined,
+      // Another guacd would see the VNC password and the session: only Guacamole's own is used.
+      row.connection_proxied === true ? "proxy removed" : undefined,
     ].filter((f) => f !== undefined)
     descriptions.push(`update connection ${connectionLabel}: ${wrong.join(", ")}`)
     writes.push((tx) => tx`
-      UPDATE guacamole_connection SET protocol = ${PROTOCOL}, failover_only = false
+      UPDATE guacamole_connection
+         SET protocol = ${PROTOCOL}, failover_only = false, proxy_hostname = NULL, proxy_port = NULL, proxy_encryption_method = NULL
        WHERE connection_id = ${connectionRef(tx)}`)
   }
 

@@ -273,6 +273,19 @@ forEachServer("tenancy", (server) => {
     })
   })
 
+  describe("a connection sent through another guacd", () => {
+    test("a proxy set on the operator's connection (another guacd would see the VNC password) is removed within the verification interval", async () => {
+      await h.createBinding("proxied", spec("ws-p", "proxied"))
+      await waitForStatusOf(h, "proxied", "READY")
+      await settled(h)
+      const proxy = () => h.db.sql`SELECT proxy_hostname, proxy_port, proxy_encryption_method::text AS method FROM guacamole_connection WHERE connection_name = 'proxied'`
+      await h.db.sql`UPDATE guacamole_connection SET proxy_hostname = 'guacd.evil.example', proxy_port = 4822, proxy_encryption_method = 'NONE'
+        WHERE connection_name = 'proxied'`
+      await waitFor(async () => (await proxy())[0]?.proxy_hostname === null, { timeoutMs: 5_000, message: "the proxy to be removed" })
+      expect([...(await proxy())]).toEqual([{ proxy_hostname: null, proxy_port: null, method: null }])
+    })
+  })
+
   // Fault injection is the emulator's alone.
   if (server === "emulator") describe("with injected API faults (emulator only)", () => {
     test("issue 8 case 7: a workspace changed while the first Deployment create fails (503): the old workspace's access goes, and all of it on deletion", async () => {
