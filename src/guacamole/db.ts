@@ -677,12 +677,15 @@ const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
        WHERE connection_id = ${connectionRef(tx)} AND parameter_name <> ALL(string_to_array(${desiredNames.join("\n")}::text, E'\n'))`)
   }
 
-  // USER entity and its guacamole_user row
+  // USER entity and its guacamole_user row. No ON CONFLICT: the workspace's lock keeps the
+  // operator's own writers apart, so a row of that name appearing since the read was committed
+  // by someone else (Guacamole's administration page). The insert then fails, the attempt is
+  // retried (23505 is transient), and the next read finds that row and refuses it, where
+  // DO NOTHING went on to grant and mark their user as the binding's.
   if (row.entity_id === null) {
     descriptions.push(`create Guacamole user ${userLabel}`)
     writes.push((tx) => tx`
-      INSERT INTO guacamole_entity (name, type) VALUES (${a.entityName}, 'USER')
-      ON CONFLICT (type, name) DO NOTHING`)
+      INSERT INTO guacamole_entity (name, type) VALUES (${a.entityName}, 'USER')`)
   }
   if (row.user_id === null) {
     descriptions.push(
@@ -696,8 +699,7 @@ const diff = (row: StateRow, a: GuacamoleAccess): Plan => {
       return tx`
         INSERT INTO guacamole_user
           (entity_id, password_hash, password_salt, password_date, disabled, expired, valid_until)
-        VALUES (${entityRef(tx)}, ${hash}, ${salt}, now(), ${a.disabled}, false, ${a.validUntil}::date)
-        ON CONFLICT (entity_id) DO NOTHING`
+        VALUES (${entityRef(tx)}, ${hash}, ${salt}, now(), ${a.disabled}, false, ${a.validUntil}::date)`
     })
   } else {
     const wrong = [

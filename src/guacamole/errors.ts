@@ -88,6 +88,8 @@ const connectionCodes = new Set([
 /** SQLSTATEs after which the same request may well succeed. */
 const transientSqlStates: Record<string, string> = {
   "40001": "serialization failure",
+  // Within the operator's locked transaction, a row another writer committed since the read.
+  "23505": "a row of the same name was written meanwhile",
   "40P01": "deadlock detected",
   "55P03": "lock not available",
   "57014": "statement cancelled or timed out",
@@ -112,7 +114,6 @@ const knownSqlStates: Record<string, string> = {
   "42P01": "a table does not exist",
   "42703": "a column does not exist",
   "42704": "an object (e.g. an enum type) does not exist",
-  "23505": "unique constraint violated",
   "23503": "foreign key constraint violated",
   "23502": "not-null constraint violated",
   "23514": "check constraint violated",

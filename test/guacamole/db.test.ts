@@ -295,6 +295,31 @@ describe("ensure", () => {
     expect((await fail(op.service.plan(access())))._tag).toBe("GuacamoleConflictError")
   })
 
+  test("a user someone else commits between the locked read and the insert is never taken for the operator's: the attempt fails, to be retried, and writes nothing", async () => {
+    // As Guacamole's administration page would, once, at the moment the operator inserts: a
+    // sequence is not rolled back, so only the first insert of the name meets it.
+    await db.sql.unsafe(`
+      CREATE SEQUENCE meanwhile;
+      CREATE FUNCTION meanwhile() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.name = 'ws1@alice' AND nextval('meanwhile') = 1 THEN
+          INSERT INTO guacamole_entity (name, type) VALUES (NEW.name, 'USER');
+          INSERT INTO guacamole_user (entity_id, password_hash, password_date)
+            SELECT entity_id, decode(repeat('ab', 32), 'hex'), now() FROM guacamole_entity WHERE name = NEW.name AND type = 'USER';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER meanwhile BEFORE INSERT ON guacamole_entity FOR EACH ROW EXECUTE FUNCTION meanwhile();`)
+    const e = await fail(op.service.ensure(access()))
+    expect(isTransient(e)).toBe(true)
+    expect(Object.values(await counts(db.sql)).every((n) => n === 0)).toBe(true)
+    // The retry creates the operator's own user, with a password nobody knows.
+    await run(op.service.ensure(access()))
+    const [user] = await db.sql`SELECT encode(u.password_hash, 'hex') AS hash FROM guacamole_user u JOIN guacamole_entity e USING (entity_id)
+      WHERE e.name = 'ws1@alice'`
+    expect(user!.hash).not.toBe("ab".repeat(32))
+  })
+
   test("a failure half-way rolls everything back and its message holds no password", async () => {
     await db.sql.unsafe(`
       CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;

@@ -16,7 +16,9 @@ describe("classifyError", () => {
     ["08006", "GuacamoleUnavailable"],
     ["42P01", "GuacamoleSchemaError"],
     ["28P01", "GuacamoleQueryError"],
-    ["23505", "GuacamoleQueryError"],
+    // A unique violation in the locked transaction: a row written meanwhile by someone else; the retry reads it.
+    ["23505", "GuacamoleUnavailable"],
+    ["23503", "GuacamoleQueryError"],
     ["P0001", "GuacamoleQueryError"],
   ])("SQLSTATE %s → %s", (code, tag) => {
     const e = classifyError(postgresError(code, "whatever"), "ensure ws@u")
