@@ -8,8 +8,8 @@
  * their models rename wire fields and cost a conversion each way.
  */
 import * as k8s from "@kubernetes/client-node"
-import { Context, Duration, Effect, Layer, Option } from "effect"
-import { fromStatus, fromUnknown, KubeGone, KubeTransient, type KubeError } from "./errors.ts"
+import { Context, Duration, Effect, Layer } from "effect"
+import { fromStatus, fromUnknown, KubeGone, noAnswer, type KubeError } from "./errors.ts"
 import { collectionPath, type ResourceType } from "./resources.ts"
 import { makeTransport, type KubeTransport, type TransportRequest } from "./transport.ts"
 
@@ -179,12 +179,7 @@ export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTranspor
       // Interrupting the request aborts it on the wire.
       Effect.timeoutFail({
         duration: requestTimeout,
-        onTimeout: () =>
-          new KubeTransient({
-            code: 0,
-            message: `${r.method} ${r.path}: the API server did not answer within ${Duration.format(requestTimeout)}`,
-            retryAfter: Option.none(),
-          }),
+        onTimeout: () => noAnswer(`${r.method} ${r.path}: the API server did not answer within ${Duration.format(requestTimeout)}`),
       }),
     )
 

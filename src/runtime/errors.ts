@@ -77,6 +77,9 @@ export const fromStatus = (code: number, body: unknown, headers?: unknown): Kube
   }
 }
 
+/** No answer from the API server (a connection refused, reset or left unanswered): worth retrying. */
+export const noAnswer = (message: string): KubeTransient => new KubeTransient({ code: 0, message, retryAfter: Option.none() })
+
 /** Anything a client-node call can throw, classified. */
 export const fromUnknown = (error: unknown): KubeError => {
   if (error && typeof error === "object") {
@@ -84,6 +87,5 @@ export const fromUnknown = (error: unknown): KubeError => {
     const code = typeof e.code === "number" ? e.code : typeof e.statusCode === "number" ? e.statusCode : undefined
     if (code !== undefined && code >= 400) return fromStatus(code, e.body ?? e.message, e.headers)
   }
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-  return new KubeTransient({ code: 0, message, retryAfter: Option.none() })
+  return noAnswer(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
 }

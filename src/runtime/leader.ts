@@ -5,9 +5,9 @@
  * Every write is a PUT carrying the resourceVersion read, so two candidates
  * can never both believe they won (the loser gets 409 Conflict).
  */
-import { Deferred, Duration, Effect, Option, type Scope } from "effect"
+import { Deferred, Duration, Effect, type Scope } from "effect"
 import { KubeClient, type KubeObject } from "./client.ts"
-import { KubeTransient, type KubeError } from "./errors.ts"
+import { noAnswer, type KubeError } from "./errors.ts"
 import { Leases } from "./resources.ts"
 
 export interface LeaderElectionSettings {
@@ -112,7 +112,7 @@ export const acquireLeadership = (
           const ok = yield* tryAcquireOrRenew.pipe(
             Effect.timeoutFail({
               duration: Duration.millis(Math.max(0, lastRenewal + deadline - started)),
-              onTimeout: () => new KubeTransient({ code: 0, message: "the API server did not answer in time", retryAfter: Option.none() }),
+              onTimeout: () => noAnswer("the API server did not answer in time"),
             }),
             Effect.catchAll((e) => Effect.logWarning(`lease renewal failed: ${e.message}`).pipe(Effect.as(false))),
           )
