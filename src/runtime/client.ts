@@ -168,20 +168,24 @@ export const make = (kc: k8s.KubeConfig, transport: KubeTransport = makeTranspor
     Effect.tryPromise({ try: thunk, catch: (e) => (isKubeError(e) ? e : fromUnknown(e)) })
 
   const json = (r: Omit<TransportRequest, "signal">): Effect.Effect<any, KubeError> =>
-    call(async (signal) => {
-      const response = await transport.request({ ...r, signal })
-      if (!response.ok) return failure(response)
-      const text = await response.text()
-      if (!text) return undefined
-      // Health endpoints (/readyz, /livez) answer plain text.
-      return (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text
-    }).pipe(
-      // Interrupting the request aborts it on the wire.
-      Effect.timeoutFail({
-        duration: requestTimeout,
-        onTimeout: () => noAnswer(`${r.method} ${r.path}: the API server did not answer within ${Duration.format(requestTimeout)}`),
-      }),
-    )
+    call(async (interrupted) => {
+      // Aborted on the wire by interruption or by the timeout (a timer of the runtime's, where
+      // Effect.timeout would fork two fibers for every request).
+      const timeout = AbortSignal.timeout(Duration.toMillis(requestTimeout))
+      try {
+        const response = await transport.request({ ...r, signal: AbortSignal.any([interrupted, timeout]) })
+        if (!response.ok) return failure(response)
+        const text = await response.text()
+        if (!text) return undefined
+        // Health endpoints (/readyz, /livez) answer plain text.
+        return (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text
+      } catch (e) {
+        if (timeout.aborted && !interrupted.aborted) {
+          throw noAnswer(`${r.method} ${r.path}: the API server did not answer within ${Duration.format(requestTimeout)}`)
+        }
+        throw e
+      }
+    })
 
   const list: KubeClientService["list"] = (rt, options = {}) =>
     json({
