@@ -187,7 +187,8 @@ function onServer(kind: ServerKind) {
     }
     return server
       .controlPlane!.audit()
-      .filter((e) => WRITE_VERBS.has(e.verb) && !e.user.username.startsWith("system:") && Date.parse(e.requestReceivedTimestamp) >= m.at)
+      // kubectl's own: KWOK renews its node's Lease as the same admin user, every few seconds.
+      .filter((e) => WRITE_VERBS.has(e.verb) && (e.userAgent ?? "").startsWith("kubectl") && Date.parse(e.requestReceivedTimestamp) >= m.at)
       .map((e) => ({ verb: e.verb, resource: e.objectRef?.resource ?? "", uri: String((e as { requestURI?: string }).requestURI ?? "") }))
   }
   const getBinding = (name: string) => server.get("xlscsde.nhs.uk", "analyticsworkspacebindings", "kc", name)
