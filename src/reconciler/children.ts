@@ -40,6 +40,15 @@ export const ownedObjects = (key: string, deploymentName: string | undefined) =>
     return owned
   })
 
+/** Whether the API server has a binding of this name (asked of the server: the cache may lag it). */
+export const bindingExists = (namespace: string, name: string) =>
+  Effect.flatMap(KubeClient, (kube) =>
+    kube.get(Bindings, namespace, name).pipe(
+      Effect.as(true),
+      Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
+    ),
+  )
+
 /**
  * Fails with NotOurs when `object` lacks the purpose label that the operator,
  * and the previous operator, put on every browser object: someone else made it
@@ -63,12 +72,8 @@ export const refuseIfHeldByAnother = (key: string, binding: Binding, object: Kub
     const owner = ownerBindingKey(object)
     if (owner === undefined || owner === key) return
     const [namespace, name] = splitBindingKey(owner)
-    const live = yield* (yield* KubeClient).get(Bindings, namespace, name).pipe(
-      // A binding of that name exists: it holds the object (a later binding of a deleted one's name takes its place).
-      Effect.as(true),
-      Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
-    )
-    if (live) {
+    // A binding of that name exists: it holds the object (a later binding of a deleted one's name takes its place).
+    if (yield* bindingExists(namespace, name)) {
       return yield* Effect.fail(
         new BindingProblem(
           "AlreadyBound",

@@ -24,7 +24,7 @@ import type { KubeError } from "../runtime/errors.ts"
 import { finalizer, holdsFinalizer } from "../runtime/finalizer.ts"
 import { Bindings, Deployments, Services } from "../runtime/resources.ts"
 import { applyAccess, deploymentNameOf, desiredAccess, revokeHeld, type BindingProblem } from "./access.ts"
-import { ensureObject, ensureSecret, ownedObjects, refuseIfHeldByAnother, withSecretVersion } from "./children.ts"
+import { bindingExists, ensureObject, ensureSecret, ownedObjects, refuseIfHeldByAnother, withSecretVersion } from "./children.ts"
 import { Applied, Browsers, Caches, ReconcilerSettings, Recorder } from "./deps.ts"
 import { EventReason } from "./event-reasons.ts"
 import { recordFacts } from "./facts.ts"
@@ -61,11 +61,7 @@ export const reconcile = (key: string): Effect.Effect<Action, ReconcileError, Re
       // child's event can name a binding before the binding's own watch has brought it. What
       // follows deletes, so the server is asked first; a binding it has will come through the
       // watch and be reconciled then.
-      const live = yield* (yield* KubeClient).get(Bindings, namespace, name).pipe(
-        Effect.as(true),
-        Effect.catchTag("KubeNotFound", () => Effect.succeed(false)),
-      )
-      if (live) return { result: "not-cached-yet" }
+      if (yield* bindingExists(namespace, name)) return { result: "not-cached-yet" }
       // Rows and objects of a binding gone without its finalizer running (removed by hand, say).
       const { released, deleted } = yield* cleanup(key, undefined)
       return { result: released.length > 0 || deleted > 0 ? "cleaned-up" : "skipped", wake: yield* waitingFor(key, released) }
